@@ -1,0 +1,1 @@
+"""Driving adapters (terminal, Telegram, Zalo), the CLI and the composition root."""

@@ -1,0 +1,111 @@
+"""The `notalone` command line; operator errors are one line on stderr, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.logs import configure_logging
+from bot.main import StartupError, build_app, load_content, open_engine, where
+from bot.settings import ConfigError, Settings, load_settings, masked
+from bot.terminal import run_interactive, run_jsonl
+from storage.migrate import current_revision, head_revision, upgrade
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="notalone", description="Không Một Mình: the anti-scam chatbot.")
+    parser.add_argument(
+        "--config", type=Path, help="config file (default: $NOTALONE_CONFIG or ./config.yaml)"
+    )
+    parser.add_argument("--log-level", default="WARNING", help="log level for stderr (default WARNING)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    chat = sub.add_parser("chat", help="chat with the bot in this terminal")
+    chat.add_argument("--jsonl", action="store_true", help="JSON lines on stdin/stdout instead of a prompt")
+    chat.add_argument("--user", default="terminal", help="who is typing (interactive mode)")
+
+    config = sub.add_parser("config", help="configuration")
+    config.add_subparsers(dest="action", required=True).add_parser("show", help="print the effective config")
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="action", required=True)
+    db_sub.add_parser("upgrade", help="apply all migrations")
+    db_sub.add_parser("current", help="print the schema revision")
+
+    content = sub.add_parser("content", help="content library")
+    content.add_subparsers(dest="action", required=True).add_parser("check", help="validate every text")
+    return parser
+
+
+async def _chat(settings: Settings, args: argparse.Namespace) -> int:
+    app = await build_app(settings)
+    try:
+        if args.jsonl:
+            return await run_jsonl(app, sys.stdin.buffer, sys.stdout, sys.stderr)
+        sys.stdin.reconfigure(errors="replace")  # type: ignore[union-attr]
+        return await run_interactive(app, args.user, sys.stdin, sys.stdout)
+    finally:
+        await app.close()
+
+
+async def _db(settings: Settings, args: argparse.Namespace) -> int:
+    engine = await open_engine(
+        settings.model_copy(update={"storage": settings.storage.model_copy(update={"auto_upgrade": False})})
+    )
+    try:
+        if args.action == "upgrade":
+            await upgrade(engine)
+        revision = await current_revision(engine)
+    finally:
+        await engine.dispose()
+    print(f"{where(settings)}: schema at {revision or 'empty'} (newest {head_revision()})")
+    return 0
+
+
+async def _config_show(settings: Settings, args: argparse.Namespace) -> int:
+    print(
+        yaml.safe_dump(json.loads(json.dumps(masked(settings))), allow_unicode=True, sort_keys=False), end=""
+    )
+    return 0
+
+
+async def _content_check(settings: Settings, args: argparse.Namespace) -> int:
+    load_content(settings)
+    print(f"content library '{settings.content.locale}': ok")
+    return 0
+
+
+COMMANDS: dict[tuple[str, str | None], Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]] = {
+    ("chat", None): _chat,
+    ("config", "show"): _config_show,
+    ("db", "upgrade"): _db,
+    ("db", "current"): _db,
+    ("content", "check"): _content_check,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `notalone` command."""
+    args = _parser().parse_args(argv)
+    configure_logging(args.log_level)
+    try:
+        settings = load_settings(args.config)
+        handler = COMMANDS[(args.command, getattr(args, "action", None))]
+        return asyncio.run(handler(settings, args))
+    except (ConfigError, StartupError) as exc:
+        for line in str(exc).splitlines():
+            print(f"notalone: {line}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""The composition root: the only place that wires concrete adapters into the core."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.settings import Settings
+from content.loader import ContentError, load_library
+from handlers.models import Channel, Incoming, Reply, Turn
+from handlers.ports import ACTIONS, TEXT_KEYS, GuidanceLibrary
+from handlers.privacy import pseudonymize
+from handlers.replies import error_reply
+from handlers.triage import Core, Limits, handle_incoming
+from nlu import build_classifier
+from storage.engine import database_url, make_engine, make_session_factory
+from storage.migrate import upgrade
+from storage.uow import SqlAlchemyUnitOfWork
+
+
+class StartupError(Exception):
+    """notalone cannot start; the message tells the operator what to change."""
+
+
+@dataclass
+class App:
+    """Everything a channel needs: the core use cases, wired, and the resources to close."""
+
+    settings: Settings
+    engine: AsyncEngine
+    core: Core
+
+    @property
+    def library(self) -> GuidanceLibrary:
+        return self.core.library
+
+    async def handle(self, msg: Incoming) -> Turn:
+        """Run the main use case for one incoming message."""
+        return await handle_incoming(msg, core=self.core)
+
+    def error_reply(self) -> Reply:
+        """The reply a channel sends when handling failed."""
+        return error_reply(self.core.library)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def pseudonym_key(settings: Settings) -> bytes:
+    """The key for pseudonymous ids: from the environment, or generated once under the data directory."""
+    if settings.privacy.pseudonym_key is not None:
+        return settings.privacy.pseudonym_key.get_secret_value().encode()
+    path = settings.storage.data_dir / "pseudonym.key"
+    try:
+        if path.exists():
+            return path.read_bytes().strip()
+        key = secrets.token_hex(32).encode()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(key)
+        return key
+    except OSError as exc:
+        raise StartupError(
+            f"cannot read or create {path} ({exc.strerror}): set storage.data_dir to a writable folder "
+            "or NOTALONE_PRIVACY__PSEUDONYM_KEY"
+        ) from None
+
+
+def ensure_data_dir(settings: Settings) -> Path:
+    """Create the data directory on first run; a clear error when that is impossible."""
+    data_dir = settings.storage.data_dir
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StartupError(
+            f"cannot create the data directory {data_dir} ({exc.strerror}): "
+            "set storage.data_dir in config.yaml or NOTALONE_STORAGE__DATA_DIR"
+        ) from None
+    return data_dir
+
+
+def where(settings: Settings) -> str:
+    """The database, named for the operator without its password."""
+    return database_url(settings.storage).render_as_string(hide_password=True)
+
+
+async def open_engine(settings: Settings) -> AsyncEngine:
+    """Connect to the database and, when configured, bring its schema up to date."""
+    if settings.storage.url is None:
+        ensure_data_dir(settings)
+    engine = make_engine(database_url(settings.storage), echo=settings.storage.echo_sql)
+    if settings.storage.auto_upgrade:
+        try:
+            await upgrade(engine)
+        except (SQLAlchemyError, OSError) as exc:
+            await engine.dispose()
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise StartupError(
+                f"cannot open or migrate the database {where(settings)} ({reason}); "
+                "check storage.url / storage.data_dir in config.yaml and that the location is writable"
+            ) from None
+    return engine
+
+
+def load_content(settings: Settings) -> GuidanceLibrary:
+    try:
+        return load_library(
+            settings.content.library_dir, settings.content.locale, text_keys=TEXT_KEYS, actions=ACTIONS
+        )
+    except ContentError as exc:
+        raise StartupError(f"the content library is broken:\n{exc}") from None
+
+
+async def build_app(settings: Settings) -> App:
+    """Wire the adapters named by the settings into the core."""
+    library = load_content(settings)
+    classifier = build_classifier(settings.nlu)
+    if settings.storage.url is None:
+        ensure_data_dir(settings)
+    key = pseudonym_key(settings)
+    engine = await open_engine(settings)
+    sessions = make_session_factory(engine)
+    core = Core(
+        classifier=classifier,
+        library=library,
+        uow=partial(SqlAlchemyUnitOfWork, sessions),
+        pseudonym=lambda channel, platform_id: pseudonymize(channel, platform_id, key=key),
+        clock=now_utc,
+        limits=Limits(
+            max_chars=settings.chat.max_message_chars, retention_days=settings.privacy.retention_days
+        ),
+    )
+    return App(settings=settings, engine=engine, core=core)
+
+
+__all__ = ["App", "Channel", "StartupError", "build_app"]

@@ -1,0 +1,135 @@
+"""Domain models shared by the core and every adapter (frozen pydantic models at the boundaries)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Tactic(StrEnum):
+    """The three tactics of the Không Một Mình campaign; one slug everywhere."""
+
+    FEAR = "fear"
+    MANIPULATION = "manipulation"
+    CONTROL = "control"
+
+
+class Channel(StrEnum):
+    TERMINAL = "terminal"
+    TELEGRAM = "telegram"
+    ZALO = "zalo"
+
+
+class MessageKind(StrEnum):
+    TEXT = "text"
+    ACTION = "action"
+    COMMAND = "command"
+    IMAGE = "image"
+    STICKER = "sticker"
+    VOICE = "voice"
+    FILE = "file"
+    LOCATION = "location"
+    OTHER = "other"
+
+
+class Direction(StrEnum):
+    IN = "in"
+    OUT = "out"
+
+
+class ConversationState(StrEnum):
+    BOT = "bot"
+    AWAITING_COUNSELOR = "awaiting_counselor"
+    WITH_COUNSELOR = "with_counselor"
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Evidence(Frozen):
+    """A span of the original text that shows a tactic (or crisis)."""
+
+    tactic: str
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    text: str
+
+
+class Analysis(Frozen):
+    """What the classifier saw in one message."""
+
+    tactics: tuple[Tactic, ...] = ()
+    scores: dict[str, float] = Field(default_factory=dict)
+    crisis: bool = False
+    crisis_score: float = 0.0
+    evidence: tuple[Evidence, ...] = ()
+    scenario: str | None = None
+    unsure: bool = False
+    backend: str = "none"
+
+    def evidence_for(self, tactic: str) -> list[Evidence]:
+        """The evidence spans recorded for one tactic (or 'crisis')."""
+        return [e for e in self.evidence if e.tactic == tactic]
+
+
+class Incoming(Frozen):
+    """One thing a student sent, as a channel adapter understood it."""
+
+    channel: Channel
+    platform_user_id: str = Field(min_length=1, max_length=200)
+    chat_id: str | None = None
+    kind: MessageKind = MessageKind.TEXT
+    text: str | None = None
+    action: str | None = None
+    received_at: datetime | None = None
+
+
+class Button(Frozen):
+    label: str
+    action: str
+
+
+class Reply(Frozen):
+    """One bot message: text plus buttons, each button an action id."""
+
+    text: str
+    buttons: tuple[Button, ...] = ()
+
+
+class Turn(Frozen):
+    """The bot's answer to one incoming message, with the analysis it was based on."""
+
+    replies: tuple[Reply, ...]
+    analysis: Analysis | None = None
+    user_id: str
+
+
+class User(Frozen):
+    id: str
+    channel: Channel
+    chat_id: str | None = None
+    created_at: datetime
+    last_seen_at: datetime
+
+
+class Conversation(Frozen):
+    id: int
+    user_id: str
+    state: ConversationState
+    started_at: datetime
+    updated_at: datetime
+
+
+class StoredMessage(Frozen):
+    id: int
+    conversation_id: int
+    direction: Direction
+    kind: MessageKind
+    text: str | None = None
+    action: str | None = None
+    buttons: tuple[Button, ...] = ()
+    analysis: Analysis | None = None
+    created_at: datetime

@@ -1,0 +1,47 @@
+"""A classifier from cue phrases alone: the crisis net, the evidence finder and the last fallback."""
+
+from __future__ import annotations
+
+from handlers.models import Analysis, Evidence, Tactic
+from nlu.lexicon import clause_around, find_cues, load_lexicon
+from nlu.normalize import tokenize
+
+
+def cue_evidence(text: str) -> dict[str, list[Evidence]]:
+    """Label -> evidence spans (the clause around each cue), strongest cue first, no repeats."""
+    found: dict[str, list[Evidence]] = {}
+    matches = find_cues(tokenize(text), load_lexicon())
+    # Longer cues first: they are more specific and make a better quote.
+    for match in sorted(matches, key=lambda m: (m.start - m.end, m.start)):
+        start, end = clause_around(text, match.start, match.end)
+        spans = found.setdefault(match.label, [])
+        if any(e.start <= match.start and match.end <= e.end for e in spans):
+            continue
+        spans.append(Evidence(tactic=match.label, start=start, end=end, text=text[start:end]))
+    return found
+
+
+class CueClassifier:
+    """Tactics and crisis from the cue lexicon only (used until a model is trained, or when it fails)."""
+
+    name = "cues"
+
+    async def analyze(self, text: str) -> Analysis:
+        """Return the labels whose cues occur in the text, each with the clause that shows it."""
+        return analyze_with_cues(text)
+
+
+def analyze_with_cues(text: str) -> Analysis:
+    """Synchronous core of CueClassifier.analyze."""
+    found = cue_evidence(text)
+    tactics = tuple(t for t in Tactic if t.value in found)
+    evidence = tuple(e for label in [*(t.value for t in tactics), "crisis"] for e in found.get(label, []))
+    return Analysis(
+        tactics=tactics,
+        scores={t.value: 1.0 if t in tactics else 0.0 for t in Tactic},
+        crisis="crisis" in found,
+        crisis_score=1.0 if "crisis" in found else 0.0,
+        evidence=evidence,
+        unsure=not tactics and "crisis" not in found,
+        backend="cues",
+    )

@@ -1,0 +1,69 @@
+"""Cue phrases matched on normalised tokens, with spans in the original text."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from nlu.normalize import Token, tokenize
+
+LEXICON_FILE = Path(__file__).resolve().parent / "lexicon.yml"
+_CLAUSE_BREAK = re.compile(r"[.!?;…]+(?=\s|$)|\n+|,\s|\s[-–]\s")
+MAX_QUOTE = 140
+
+
+@dataclass(frozen=True)
+class Match:
+    label: str
+    start: int
+    end: int
+
+
+@lru_cache(maxsize=4)
+def load_lexicon(path: Path = LEXICON_FILE) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Label -> cue phrases as normalised word tuples, longest first."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    lexicon: dict[str, tuple[tuple[str, ...], ...]] = {}
+    for label, phrases in data.items():
+        tuples = {tuple(t.norm for t in tokenize(p)) for p in phrases}
+        lexicon[label] = tuple(sorted((t for t in tuples if t), key=len, reverse=True))
+    return lexicon
+
+
+def find_cues(tokens: list[Token], lexicon: dict[str, tuple[tuple[str, ...], ...]]) -> list[Match]:
+    """Every cue phrase found in the token sequence, as spans of the original text."""
+    words = [t.norm for t in tokens]
+    matches: list[Match] = []
+    for label, phrases in lexicon.items():
+        for phrase in phrases:
+            n = len(phrase)
+            for i in range(len(words) - n + 1):
+                if tuple(words[i : i + n]) == phrase:
+                    matches.append(Match(label, tokens[i].start, tokens[i + n - 1].end))
+    return matches
+
+
+def clause_around(text: str, start: int, end: int) -> tuple[int, int]:
+    """The clause of `text` that holds [start, end), trimmed, at most about MAX_QUOTE characters."""
+    left = 0
+    for m in _CLAUSE_BREAK.finditer(text, 0, start):
+        left = m.end()
+    right_match = _CLAUSE_BREAK.search(text, end)
+    right = right_match.start() if right_match else len(text)
+    if right - left > MAX_QUOTE:
+        left = max(left, start - (MAX_QUOTE - (end - start)) // 2)
+        right = min(right, left + MAX_QUOTE)
+        # Do not cut words in half.
+        while left > 0 and text[left - 1].isalnum() and left < start:
+            left += 1
+        while right < len(text) and text[right].isalnum() and right > end:
+            right -= 1
+    while left < right and text[left].isspace():
+        left += 1
+    while right > left and text[right - 1].isspace():
+        right -= 1
+    return left, right

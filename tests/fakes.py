@@ -1,0 +1,173 @@
+"""Test doubles for unit tests of the core only: an in-memory unit of work and a scripted classifier."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+from handlers.models import (
+    Analysis,
+    Button,
+    Channel,
+    Conversation,
+    ConversationState,
+    Direction,
+    MessageKind,
+    StoredMessage,
+    User,
+)
+from handlers.ports import ClassifierUnavailable
+
+
+class InMemoryStore:
+    """What an in-memory database holds; shared by every unit of work made from it."""
+
+    def __init__(self) -> None:
+        self.users: dict[str, User] = {}
+        self.conversations: dict[int, Conversation] = {}
+        self.messages: dict[int, StoredMessage] = {}
+        self.ids = itertools.count(1)
+        self.commits = 0
+
+
+class InMemoryUserRepository:
+    def __init__(self, pending: InMemoryStore) -> None:
+        self.s = pending
+
+    async def get(self, user_id: str) -> User | None:
+        return self.s.users.get(user_id)
+
+    async def touch(self, user_id: str, channel: Channel, chat_id: str | None, now: datetime) -> User:
+        old = self.s.users.get(user_id)
+        user = User(
+            id=user_id,
+            channel=channel,
+            chat_id=chat_id or (old.chat_id if old else None),
+            created_at=old.created_at if old else now,
+            last_seen_at=now,
+        )
+        self.s.users[user_id] = user
+        return user
+
+    async def delete(self, user_id: str) -> bool:
+        convs = [c.id for c in self.s.conversations.values() if c.user_id == user_id]
+        for mid in [m.id for m in self.s.messages.values() if m.conversation_id in convs]:
+            del self.s.messages[mid]
+        for cid in convs:
+            del self.s.conversations[cid]
+        return self.s.users.pop(user_id, None) is not None
+
+
+class InMemoryConversationRepository:
+    def __init__(self, pending: InMemoryStore) -> None:
+        self.s = pending
+
+    async def current(self, user_id: str) -> Conversation | None:
+        mine = [c for c in self.s.conversations.values() if c.user_id == user_id]
+        return max(mine, key=lambda c: c.id) if mine else None
+
+    async def open(self, user_id: str, now: datetime) -> Conversation:
+        conv = Conversation(
+            id=next(self.s.ids), user_id=user_id, state=ConversationState.BOT, started_at=now, updated_at=now
+        )
+        self.s.conversations[conv.id] = conv
+        return conv
+
+    async def set_state(self, conversation_id: int, state: ConversationState, now: datetime) -> None:
+        conv = self.s.conversations[conversation_id]
+        self.s.conversations[conversation_id] = conv.model_copy(update={"state": state, "updated_at": now})
+
+
+class InMemoryMessageRepository:
+    def __init__(self, pending: InMemoryStore) -> None:
+        self.s = pending
+
+    async def add(
+        self,
+        *,
+        conversation_id: int,
+        direction: Direction,
+        kind: MessageKind,
+        now: datetime,
+        text: str | None = None,
+        action: str | None = None,
+        buttons: tuple[Button, ...] = (),
+    ) -> int:
+        mid = next(self.s.ids)
+        self.s.messages[mid] = StoredMessage(
+            id=mid,
+            conversation_id=conversation_id,
+            direction=direction,
+            kind=kind,
+            text=text,
+            action=action,
+            buttons=buttons,
+            created_at=now,
+        )
+        return mid
+
+    async def attach_analysis(self, message_id: int, analysis: Analysis) -> None:
+        self.s.messages[message_id] = self.s.messages[message_id].model_copy(update={"analysis": analysis})
+
+    async def list_for(self, conversation_id: int) -> list[StoredMessage]:
+        return sorted(
+            (m for m in self.s.messages.values() if m.conversation_id == conversation_id), key=lambda m: m.id
+        )
+
+
+class InMemoryUnitOfWork:
+    """Changes go to a copy and reach the shared store only on commit, like a real transaction."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self.store = store
+
+    async def __aenter__(self) -> Self:
+        self.pending = InMemoryStore()
+        self.pending.users = dict(self.store.users)
+        self.pending.conversations = dict(self.store.conversations)
+        self.pending.messages = dict(self.store.messages)
+        self.pending.ids = self.store.ids
+        self.users = InMemoryUserRepository(self.pending)
+        self.conversations = InMemoryConversationRepository(self.pending)
+        self.messages = InMemoryMessageRepository(self.pending)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        return None
+
+    async def commit(self) -> None:
+        self.store.users = dict(self.pending.users)
+        self.store.conversations = dict(self.pending.conversations)
+        self.store.messages = dict(self.pending.messages)
+        self.store.commits += 1
+
+    async def rollback(self) -> None:
+        await self.__aenter__()
+
+
+class FakeClassifier:
+    """Answers from a table of substrings -> Analysis; can be told to fail or to run a hook first."""
+
+    name = "fake"
+
+    def __init__(self, table: dict[str, Analysis] | None = None, *, fail: bool = False) -> None:
+        self.table = table or {}
+        self.fail = fail
+        self.before: Callable[[str], None] | None = None
+        self.seen: list[str] = []
+
+    async def analyze(self, text: str) -> Analysis:
+        self.seen.append(text)
+        if self.before is not None:
+            self.before(text)
+        if self.fail:
+            raise ClassifierUnavailable("scripted failure")
+        for key, analysis in self.table.items():
+            if key in text:
+                return analysis
+        return Analysis(unsure=True, backend="fake")

@@ -1,0 +1,51 @@
+"""Real databases: a SQLite file per test, and PostgreSQL with a fresh schema per test (migrations run)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.engine import make_engine
+from storage.migrate import upgrade
+
+PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
+async def _pg_admin() -> Any:
+    url = make_url(PG_URL)
+    return await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
+    )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def engine(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[AsyncEngine]:
+    """An engine on an empty database of each kind; the test decides whether to migrate."""
+    if request.param == "sqlite":
+        eng = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
+        yield eng
+        await eng.dispose()
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await _pg_admin()
+    await admin.execute(f'CREATE SCHEMA "{schema}"')
+    eng = make_engine(PG_URL, connect_args={"server_settings": {"search_path": schema}})
+    try:
+        yield eng
+    finally:
+        await eng.dispose()
+        await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await admin.close()
+
+
+@pytest.fixture
+async def migrated(engine: AsyncEngine) -> AsyncEngine:
+    await upgrade(engine)
+    return engine

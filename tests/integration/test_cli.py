@@ -1,0 +1,160 @@
+"""The `notalone` command as a user runs it: the JSONL protocol, bad input, and operator errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+NOTALONE = str(Path(sys.executable).parent / "notalone")
+
+
+def run(args: list[str], stdin: bytes = b"", cwd: Path | None = None, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("NOTALONE_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [NOTALONE, *args], input=stdin, capture_output=True, cwd=cwd, env=full_env, timeout=120, check=False
+    )
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text("storage:\n  data_dir: data\n", encoding="utf-8")
+    return path
+
+
+def lines(out: bytes) -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(line) for line in out.decode().splitlines()]
+
+
+class TestJsonl:
+    def test_hello_gets_a_json_reply(self, config: Path) -> None:
+        done = run(["--config", str(config), "chat", "--jsonl"], b'{"user":"a","text":"xin ch\xc3\xa0o"}\n')
+        assert done.returncode == 0, done.stderr
+        replies = lines(done.stdout)
+        assert replies and replies[0]["user"] == "a"
+        assert set(replies[0]) == {"user", "text", "buttons", "tactics", "crisis"}
+        assert (config.parent / "data" / "notalone.db").exists()
+
+    def test_scam_and_crisis(self, config: Path) -> None:
+        stdin = "\n".join(
+            json.dumps(x, ensure_ascii=False)
+            for x in [
+                {"user": "a", "text": "ck 2tr ngay ko t tung anh m len group truong"},
+                {"user": "b", "text": "mình không muốn sống nữa"},
+            ]
+        ).encode()
+        replies = lines(run(["--config", str(config), "chat", "--jsonl"], stdin).stdout)
+        scam = [r for r in replies if r["user"] == "a" and r["buttons"]]
+        assert set(scam[0]["tactics"]) >= {"fear", "control"}
+        assert "tung anh" in scam[0]["text"]
+        crisis = [r for r in replies if r["user"] == "b" and r["buttons"]]
+        assert crisis[0]["crisis"] is True
+        assert crisis[0]["buttons"][0]["action"] == "call_111"
+
+    def test_actions_and_unknown_action(self, config: Path) -> None:
+        stdin = b'{"user":"a","action":"call_111"}\n{"user":"a","action":"nope"}\n'
+        replies = lines(run(["--config", str(config), "chat", "--jsonl"], stdin).stdout)
+        assert "111" in replies[1]["text"]
+        assert "không còn dùng được" in replies[2]["text"]
+
+    def test_bad_lines_are_explained_on_stderr_and_skipped(self, config: Path) -> None:
+        stdin = b"\n".join(
+            [
+                b"not json",
+                b'{"user":"a","text":"\xff\xfe broken"}',
+                b'["a list"]',
+                b'{"text":"no user"}',
+                b'{"user":"a","text":"x","action":"call_111"}',
+                b'{"user":"a","text":42}',
+                b'{"user":"a","text":"   "}',
+                b'{"user":"a","text":"' + b"a" * 100_000 + b'"}',
+                b'{"user":"a","text":"ctrl \x1b[2J raw"}',
+                b'{"user":"a","text":"ctrl \\u001b[2J \\u0000 escaped"}',
+            ]
+        )
+        done = run(["--config", str(config), "chat", "--jsonl"], stdin)
+        assert done.returncode == 0
+        err = done.stderr.decode()
+        for n, why in [
+            (1, "not valid JSON"),
+            (2, "not valid UTF-8"),
+            (3, "expected an object"),
+            (4, '"user"'),
+            (5, "give exactly one"),
+            (6, '"text" must be a string'),
+            (9, "not valid JSON"),
+        ]:
+            assert f"stdin line {n}: {why}" in err
+        assert "Traceback" not in err
+        assert "stdin line 10" not in err
+        texts = [r["text"] for r in lines(done.stdout)]
+        assert any("chưa thấy chữ nào" in t for t in texts)
+        assert any("8000 ký tự đầu" in t for t in texts)
+
+    def test_messages_survive_a_restart(self, config: Path) -> None:
+        run(["--config", str(config), "chat", "--jsonl"], b'{"user":"a","text":"hello"}\n')
+        second = lines(
+            run(["--config", str(config), "chat", "--jsonl"], b'{"user":"a","text":"hi"}\n').stdout
+        )
+        assert all("👋" not in r["text"] for r in second)  # not first contact any more
+
+
+class TestOperatorErrors:
+    def test_read_only_data_directory(self, tmp_path: Path) -> None:
+        if os.geteuid() == 0:
+            target = "/proc/notalone-data"  # root ignores permission bits; /proc refuses everyone
+        else:
+            locked = tmp_path / "locked"
+            locked.mkdir()
+            locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+            target = str(locked / "data")
+        config = tmp_path / "config.yaml"
+        config.write_text(f"storage:\n  data_dir: {target}\n", encoding="utf-8")
+        done = run(["--config", str(config), "chat", "--jsonl"], b'{"user":"a","text":"hi"}\n')
+        assert done.returncode == 2
+        err = done.stderr.decode()
+        assert err.startswith("notalone: cannot create the data directory") and "storage.data_dir" in err
+        assert "Traceback" not in err
+
+    def test_existing_database_in_read_only_folder(self, config: Path) -> None:
+        run(["--config", str(config), "chat", "--jsonl"], b'{"user":"a","text":"hello"}\n')
+        db = config.parent / "data" / "notalone.db"
+        before = db.read_bytes()
+        env = {
+            "NOTALONE_STORAGE__URL": f"sqlite+aiosqlite:///file:{db}?mode=ro&uri=true",
+            "NOTALONE_PRIVACY__PSEUDONYM_KEY": "x" * 32,
+        }
+        done = run(["--config", str(config), "chat", "--jsonl"], b'{"user":"a","text":"hi"}\n', env=env)
+        assert "Traceback" not in done.stderr.decode()
+        assert done.returncode == 0
+        # The student got an apology with the hotline, and nothing stored before was lost.
+        assert "111" in lines(done.stdout)[0]["text"]
+        assert db.read_bytes()[:100] == before[:100]
+
+    def test_corrupt_config(self, tmp_path: Path) -> None:
+        bad = tmp_path / "config.yaml"
+        bad.write_text("storage: [\n", encoding="utf-8")
+        done = run(["--config", str(bad), "chat", "--jsonl"])
+        assert done.returncode == 2
+        assert done.stderr.decode().startswith(f"notalone: {bad}:")
+        assert len(done.stderr.decode().splitlines()) == 1
+
+    def test_config_show_masks_secrets(self, config: Path) -> None:
+        env = {"NOTALONE_PRIVACY__PSEUDONYM_KEY": "super-secret-key"}
+        done = run(["--config", str(config), "config", "show"], env=env)
+        assert done.returncode == 0
+        assert b"super-secret-key" not in done.stdout and b"**********" in done.stdout
+        assert b"retention_days: 30" in done.stdout
+
+    def test_db_upgrade_and_content_check(self, config: Path) -> None:
+        done = run(["--config", str(config), "db", "upgrade"])
+        assert done.returncode == 0 and b"schema at 0001" in done.stdout
+        done = run(["--config", str(config), "content", "check"])
+        assert done.returncode == 0 and b"ok" in done.stdout

@@ -1,0 +1,151 @@
+"""Migrations and repositories on SQLite and PostgreSQL; the core's store-before-answer on a real DB."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import partial
+
+import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from handlers.models import Analysis, Button, Channel, ConversationState, Direction, MessageKind, Tactic
+from handlers.ports import StorageUnavailable
+from handlers.privacy import pseudonymize
+from handlers.triage import Core, handle_incoming
+from storage.engine import make_session_factory
+from storage.migrate import current_revision, downgrade, head_revision, upgrade
+from storage.uow import SqlAlchemyUnitOfWork
+from tests.conftest import SCAM, Clock
+from tests.conftest import text as text_msg
+from tests.fakes import FakeClassifier
+
+NOW = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)
+
+
+def uow_factory(engine: AsyncEngine) -> partial[SqlAlchemyUnitOfWork]:
+    return partial(SqlAlchemyUnitOfWork, make_session_factory(engine))
+
+
+async def tables(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as conn:
+        return set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+
+
+class TestMigrations:
+    async def test_upgrade_downgrade_upgrade(self, engine: AsyncEngine) -> None:
+        assert await current_revision(engine) is None
+        await upgrade(engine)
+        assert await current_revision(engine) == head_revision()
+        assert {"users", "conversations", "messages"} <= await tables(engine)
+        await downgrade(engine, "base")
+        assert not {"users", "conversations", "messages"} & await tables(engine)
+        await upgrade(engine)
+        assert await current_revision(engine) == head_revision()
+
+    async def test_upgrade_twice_is_harmless(self, migrated: AsyncEngine) -> None:
+        await upgrade(migrated)
+        assert await current_revision(migrated) == head_revision()
+
+
+class TestRepositories:
+    async def test_round_trip(self, migrated: AsyncEngine) -> None:
+        make = uow_factory(migrated)
+        analysis = Analysis(tactics=(Tactic.FEAR,), scores={"fear": 0.9}, backend="t")
+        async with make() as uow:
+            user = await uow.users.touch("u_1", Channel.TELEGRAM, "42", NOW)
+            conv = await uow.conversations.open(user.id, NOW)
+            mid = await uow.messages.add(
+                conversation_id=conv.id,
+                direction=Direction.IN,
+                kind=MessageKind.TEXT,
+                now=NOW,
+                text="Tiếng Việt 😀",
+            )
+            await uow.messages.attach_analysis(mid, analysis)
+            await uow.messages.add(
+                conversation_id=conv.id,
+                direction=Direction.OUT,
+                kind=MessageKind.TEXT,
+                now=NOW,
+                text="trả lời",
+                buttons=(Button(label="Gọi", action="call_111"),),
+            )
+            await uow.conversations.set_state(conv.id, ConversationState.AWAITING_COUNSELOR, NOW)
+            await uow.commit()
+        async with make() as uow:
+            got = await uow.users.get("u_1")
+            assert got is not None and got.chat_id == "42" and got.created_at == NOW
+            current = await uow.conversations.current("u_1")
+            assert current is not None and current.state is ConversationState.AWAITING_COUNSELOR
+            messages = await uow.messages.list_for(current.id)
+        assert [m.text for m in messages] == ["Tiếng Việt 😀", "trả lời"]
+        assert messages[0].analysis == analysis
+        assert messages[1].buttons == (Button(label="Gọi", action="call_111"),)
+        assert messages[0].created_at.tzinfo is not None
+
+    async def test_uncommitted_work_is_rolled_back(self, migrated: AsyncEngine) -> None:
+        make = uow_factory(migrated)
+        async with make() as uow:
+            await uow.users.touch("u_2", Channel.TERMINAL, None, NOW)
+        async with make() as uow:
+            assert await uow.users.get("u_2") is None
+
+    async def test_delete_removes_user_conversations_and_messages(self, migrated: AsyncEngine) -> None:
+        make = uow_factory(migrated)
+        async with make() as uow:
+            await uow.users.touch("u_3", Channel.TERMINAL, None, NOW)
+            conv = await uow.conversations.open("u_3", NOW)
+            await uow.messages.add(
+                conversation_id=conv.id, direction=Direction.IN, kind=MessageKind.TEXT, now=NOW
+            )
+            await uow.users.touch("u_4", Channel.TERMINAL, None, NOW)
+            await uow.commit()
+        async with make() as uow:
+            assert await uow.users.delete("u_3") is True
+            assert await uow.users.delete("nobody") is False
+            await uow.commit()
+        async with migrated.connect() as conn:
+            counts = [
+                (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
+                for t in ("users", "conversations", "messages")
+            ]
+        assert counts == [1, 0, 0]
+
+    async def test_database_errors_become_storage_unavailable(self, engine: AsyncEngine) -> None:
+        # Not migrated: the tables do not exist.
+        with pytest.raises(StorageUnavailable):
+            async with uow_factory(engine)() as uow:
+                await uow.users.get("u_1")
+
+
+class TestCoreOnRealDatabase:
+    async def test_message_is_stored_before_the_classifier_runs(self, migrated: AsyncEngine, library) -> None:  # type: ignore[no-untyped-def]
+        seen: list[int] = []
+
+        async def count_incoming() -> int:
+            async with migrated.connect() as conn:
+                return int(
+                    (
+                        await conn.execute(text("SELECT count(*) FROM messages WHERE direction='in'"))
+                    ).scalar_one()
+                )
+
+        class Probe(FakeClassifier):
+            async def analyze(self, body: str) -> Analysis:
+                seen.append(await count_incoming())
+                return await super().analyze(body)
+
+        core = Core(
+            classifier=Probe(),
+            library=library,
+            uow=uow_factory(migrated),
+            pseudonym=lambda ch, uid: pseudonymize(ch, uid, key=b"k"),
+            clock=Clock(),
+        )
+        turn = await handle_incoming(text_msg("42", SCAM), core=core)
+        assert seen == [1]
+        async with migrated.connect() as conn:
+            rows = (await conn.execute(text("SELECT direction, text FROM messages ORDER BY id"))).all()
+        assert rows[0] == ("in", SCAM)
+        assert [r[1] for r in rows[1:]] == [r.text for r in turn.replies]
