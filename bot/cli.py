@@ -16,6 +16,7 @@ from bot.logs import configure_logging
 from bot.main import StartupError, build_app, load_content, open_engine, where
 from bot.settings import ConfigError, Settings, load_settings, masked
 from bot.terminal import run_interactive, run_jsonl
+from nlu import cli as nlu_cli
 from storage.migrate import current_revision, head_revision, upgrade
 
 
@@ -38,6 +39,20 @@ def _parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="action", required=True)
     db_sub.add_parser("upgrade", help="apply all migrations")
     db_sub.add_parser("current", help="print the schema revision")
+
+    nlu = sub.add_parser("nlu", help="the tactic and crisis classifier")
+    nlu_sub = nlu.add_subparsers(dest="nlu_action", required=True)
+    backend = argparse.ArgumentParser(add_help=False)
+    backend.add_argument("--backend", choices=["embedded", "rasa"], help="default: nlu.backend of the config")
+    nlu_sub.add_parser("train", parents=[backend], help="train the model from the Rasa-format data")
+    classify = nlu_sub.add_parser("classify", parents=[backend], help='{"id","text"} lines in, analyses out')
+    classify.add_argument("--jsonl", action="store_true", required=True, help="JSON lines on stdin/stdout")
+    evaluate = nlu_sub.add_parser("eval", parents=[backend], help="score on labelled Rasa-format data")
+    evaluate.add_argument("--data", type=Path, required=True, help="a Rasa NLU YAML file or folder")
+    rasa = nlu_sub.add_parser("rasa", help="the Rasa Open Source server")
+    rasa.add_argument(
+        "rasa_action", choices=["setup", "validate", "serve"], help="serve = setup + train + serve"
+    )
 
     content = sub.add_parser("content", help="content library")
     content.add_subparsers(dest="action", required=True).add_parser("check", help="validate every text")
@@ -97,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.log_level)
     try:
         settings = load_settings(args.config)
+        if args.command == "nlu":
+            # Training and the Rasa server are blocking work with their own event loops.
+            return nlu_cli.run(settings.nlu, args)
         handler = COMMANDS[(args.command, getattr(args, "action", None))]
         return asyncio.run(handler(settings, args))
     except (ConfigError, StartupError) as exc:

@@ -19,10 +19,11 @@ from pydantic_settings import (
 )
 
 from content.settings import ContentSettings
-from nlu.settings import EmbeddedNlu
+from nlu.settings import EmbeddedNlu, NluSettings, RasaNlu
 from storage.settings import StorageSettings
 
 ENV_PREFIX = "NOTALONE_"
+NLU_BACKENDS = ("embedded", "rasa")
 CONFIG_ENV = "NOTALONE_CONFIG"
 # Keys that hold secrets: refused in config.yaml, read only from the environment.
 SECRET_KEYS = {("storage", "password"), ("privacy", "pseudonym_key")}
@@ -58,7 +59,7 @@ class Settings(BaseSettings):
     )
 
     storage: StorageSettings = StorageSettings()
-    nlu: EmbeddedNlu = EmbeddedNlu()
+    nlu: NluSettings = EmbeddedNlu()
     content: ContentSettings = ContentSettings()
     privacy: PrivacySettings = PrivacySettings()
     chat: ChatSettings = ChatSettings()
@@ -139,6 +140,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 def _describe(err: Any, path: Path | None, raw: dict[str, Any]) -> str:
     loc = [str(p) for p in err["loc"]]
+    if len(loc) > 1 and loc[0] == "nlu" and loc[1] in NLU_BACKENDS:
+        loc.pop(1)  # pydantic names the union member it tried; the file does not have that level
     key = ".".join(loc)
     env = ENV_PREFIX + "__".join(p.upper() for p in loc)
     node: Any = raw
@@ -160,9 +163,13 @@ def _resolve(settings: Settings, path: Path | None) -> Settings:
     if not data_dir.is_absolute():
         data_dir = base / data_dir
     storage = settings.storage.model_copy(update={"data_dir": data_dir})
-    nlu = settings.nlu
+    nlu: EmbeddedNlu | RasaNlu = settings.nlu
     if nlu.data_dir is not None and not nlu.data_dir.expanduser().is_absolute():
         nlu = nlu.model_copy(update={"data_dir": base / nlu.data_dir})
+    if not nlu.cache_dir.expanduser().is_absolute():
+        nlu = nlu.model_copy(update={"cache_dir": data_dir / nlu.cache_dir})
+    if isinstance(nlu, RasaNlu) and not nlu.home.expanduser().is_absolute():
+        nlu = nlu.model_copy(update={"home": data_dir / nlu.home})
     content = settings.content
     if content.library_dir is not None and not content.library_dir.expanduser().is_absolute():
         content = content.model_copy(update={"library_dir": base / content.library_dir})

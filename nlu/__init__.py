@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from handlers.ports import Classifier
-from nlu.cues import CueClassifier
-from nlu.settings import EmbeddedNlu
+from nlu.embedded import EmbeddedClassifier, load_or_train
+from nlu.settings import EmbeddedNlu, RasaNlu
 
 
-def build_classifier(settings: EmbeddedNlu) -> Classifier:
-    """The classifier the configuration asks for."""
-    return CueClassifier()
+def build_embedded(settings: EmbeddedNlu | RasaNlu) -> EmbeddedClassifier:
+    """The embedded classifier, trained from the configured data on first use and cached."""
+    return EmbeddedClassifier(load_or_train(settings.cache_dir, settings.data_dir))
+
+
+def build_classifier(settings: EmbeddedNlu | RasaNlu) -> Classifier:
+    """The classifier the configuration asks for (Rasa always has the embedded backend behind it)."""
+    embedded = build_embedded(settings)
+    if isinstance(settings, RasaNlu):
+        from nlu.rasa_http import RasaHttpClassifier  # noqa: PLC0415 - httpx client only when used
+
+        return RasaHttpClassifier(settings.url, timeout_s=settings.timeout_s, fallback=embedded)
+    return embedded

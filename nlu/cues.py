@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 from handlers.models import Analysis, Evidence, Tactic
-from nlu.lexicon import clause_around, find_cues, load_lexicon
+from nlu.lexicon import clause_around, find_combos, find_cues, load_combos, load_lexicon
 from nlu.normalize import tokenize
+
+EXCEPTIONS = "exceptions"
+PAST = "past_markers"
 
 
 def cue_evidence(text: str) -> dict[str, list[Evidence]]:
     """Label -> evidence spans (the clause around each cue), strongest cue first, no repeats."""
     found: dict[str, list[Evidence]] = {}
-    matches = find_cues(tokenize(text), load_lexicon())
+    tokens = tokenize(text)
+    matches = find_cues(tokens, load_lexicon())
+    if not any(m.label == PAST for m in matches):
+        matches += find_combos(tokens, load_combos())
+    ignored = [m for m in matches if m.label == EXCEPTIONS]
+    matches = [
+        m
+        for m in matches
+        if m.label not in (EXCEPTIONS, PAST)
+        and not any(x.start <= m.start and m.end <= x.end for x in ignored)
+    ]
     # Longer cues first: they are more specific and make a better quote.
     for match in sorted(matches, key=lambda m: (m.start - m.end, m.start)):
         start, end = clause_around(text, match.start, match.end)

@@ -23,18 +23,47 @@ class Match:
     end: int
 
 
+Phrases = tuple[tuple[str, ...], ...]
+COMBOS = "crisis_combos"
+
+
+def _phrases(items: list[str]) -> Phrases:
+    tuples = {tuple(t.norm for t in tokenize(str(p))) for p in items}
+    return tuple(sorted((t for t in tuples if t), key=len, reverse=True))
+
+
 @lru_cache(maxsize=4)
-def load_lexicon(path: Path = LEXICON_FILE) -> dict[str, tuple[tuple[str, ...], ...]]:
-    """Label -> cue phrases as normalised word tuples, longest first."""
+def load_lexicon(path: Path = LEXICON_FILE) -> dict[str, Phrases]:
+    """Label -> cue phrases as normalised word tuples, longest first (combination groups excluded)."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    lexicon: dict[str, tuple[tuple[str, ...], ...]] = {}
-    for label, phrases in data.items():
-        tuples = {tuple(t.norm for t in tokenize(p)) for p in phrases}
-        lexicon[label] = tuple(sorted((t for t in tuples if t), key=len, reverse=True))
-    return lexicon
+    return {label: _phrases(phrases) for label, phrases in data.items() if label != COMBOS}
 
 
-def find_cues(tokens: list[Token], lexicon: dict[str, tuple[tuple[str, ...], ...]]) -> list[Match]:
+@lru_cache(maxsize=4)
+def load_combos(path: Path = LEXICON_FILE) -> tuple[tuple[Phrases, ...], ...]:
+    """Crisis combinations: each a tuple of phrase groups that must all occur."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return tuple(tuple(_phrases(group) for group in combo) for combo in data.get(COMBOS, []))
+
+
+def _occurs(words: list[str], phrase: tuple[str, ...]) -> int:
+    n = len(phrase)
+    return next((i for i in range(len(words) - n + 1) if tuple(words[i : i + n]) == phrase), -1)
+
+
+def find_combos(tokens: list[Token], combos: tuple[tuple[Phrases, ...], ...]) -> list[Match]:
+    """A crisis match (spanning the first group's phrase) for every combination fully present."""
+    words = [t.norm for t in tokens]
+    found: list[Match] = []
+    for combo in combos:
+        hits = [next(((i, p) for p in group if (i := _occurs(words, p)) >= 0), None) for group in combo]
+        if all(h is not None for h in hits):
+            i, phrase = hits[0]  # type: ignore[misc]
+            found.append(Match("crisis", tokens[i].start, tokens[i + len(phrase) - 1].end))
+    return found
+
+
+def find_cues(tokens: list[Token], lexicon: dict[str, Phrases]) -> list[Match]:
     """Every cue phrase found in the token sequence, as spans of the original text."""
     words = [t.norm for t in tokens]
     matches: list[Match] = []

@@ -18,6 +18,23 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
+def nlu_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One trained embedded model for the whole test session (training takes a few seconds)."""
+    from nlu.embedded import load_or_train  # noqa: PLC0415
+
+    cache = tmp_path_factory.mktemp("nlu-cache")
+    load_or_train(cache)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def embedded(nlu_cache: Path):  # type: ignore[no-untyped-def]
+    from nlu.embedded import EmbeddedClassifier, load_or_train  # noqa: PLC0415
+
+    return EmbeddedClassifier(load_or_train(nlu_cache))
+
+
+@pytest.fixture(scope="session")
 def library():  # type: ignore[no-untyped-def]
     return load_library(None, "vi", text_keys=TEXT_KEYS, actions=ACTIONS)
 

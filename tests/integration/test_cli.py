@@ -14,8 +14,14 @@ import pytest
 NOTALONE = str(Path(sys.executable).parent / "notalone")
 
 
+@pytest.fixture(autouse=True)
+def _shared_model(nlu_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOTALONE_NLU__CACHE_DIR", str(nlu_cache))
+
+
 def run(args: list[str], stdin: bytes = b"", cwd: Path | None = None, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("NOTALONE_")}
+    full_env["NOTALONE_NLU__CACHE_DIR"] = os.environ["NOTALONE_NLU__CACHE_DIR"]
     full_env.update(env or {})
     return subprocess.run(
         [NOTALONE, *args], input=stdin, capture_output=True, cwd=cwd, env=full_env, timeout=120, check=False
@@ -53,7 +59,9 @@ class TestJsonl:
         replies = lines(run(["--config", str(config), "chat", "--jsonl"], stdin).stdout)
         scam = [r for r in replies if r["user"] == "a" and r["buttons"]]
         assert set(scam[0]["tactics"]) >= {"fear", "control"}
-        assert "tung anh" in scam[0]["text"]
+        # Paying now or the photos leak: a crisis, so safety and 111 come first, then the quoted words.
+        assert scam[0]["crisis"] is True and scam[0]["buttons"][0]["action"] == "call_111"
+        assert any("“ck 2tr ngay ko t tung anh m len group truong”" in r["text"] for r in scam[1:])
         crisis = [r for r in replies if r["user"] == "b" and r["buttons"]]
         assert crisis[0]["crisis"] is True
         assert crisis[0]["buttons"][0]["action"] == "call_111"

@@ -1,0 +1,89 @@
+"""The embedded backend: the trained model plus the crisis lexicon, with evidence quoted from the text."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from handlers.models import Analysis
+from nlu.assemble import COLUMNS, Segment, build_analysis, segments
+from nlu.cues import cue_evidence
+from nlu.data import TRAINING_DIR, data_files, fingerprint, load_examples
+from nlu.lexicon import LEXICON_FILE
+from nlu.model import MODEL_VERSION, EmbeddedModel, load, save, train
+from nlu.normalize import TEENCODE_FILE, normalize
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedClassifier:
+    """Analyses messages in-process: no network, a few milliseconds per message."""
+
+    name = "embedded"
+
+    def __init__(self, model: EmbeddedModel) -> None:
+        self.model = model
+
+    async def analyze(self, text: str) -> Analysis:
+        """Tactics, crisis and evidence of one message."""
+        return self.analyze_batch([text])[0]
+
+    def analyze_batch(self, texts: list[str]) -> list[Analysis]:
+        """Analyse many messages at once (one vectorisation for all texts and their clauses)."""
+        normalised = [normalize(t) for t in texts]
+        probs = self.model.probabilities(normalised) if texts else np.zeros((0, len(COLUMNS)))
+        scenario = self.model.scenarios(normalised)
+        cues = [cue_evidence(t) for t in texts]
+        pieces: list[tuple[int, Segment]] = []
+        for i, t in enumerate(texts):
+            if normalised[i] and len(segs := segments(t)) > 1:
+                pieces += [(i, s) for s in segs]
+        piece_probs = (
+            self.model.probabilities([normalize(texts[i][s.start : s.end]) for i, s in pieces])
+            if pieces
+            else np.zeros((0, len(COLUMNS)))
+        )
+        by_text: dict[int, list[tuple[Segment, np.ndarray]]] = {}
+        for (i, seg), p in zip(pieces, piece_probs, strict=True):
+            by_text.setdefault(i, []).append((seg, p))
+        return [
+            build_analysis(
+                texts[i],
+                probs[i],
+                thresholds=self.model.thresholds,
+                cues=cues[i],
+                pieces=by_text.get(i, []),
+                scenario=scenario[i],
+                backend=self.name,
+                readable=bool(normalised[i]),
+            )
+            for i in range(len(texts))
+        ]
+
+
+def model_path(cache_dir: Path, data_dir: Path) -> tuple[Path, str]:
+    """Where the model for this training data is cached, and the data's fingerprint."""
+    # The normaliser's and lexicon's data change what the model sees and its crisis threshold too.
+    fp = f"v{MODEL_VERSION}-{fingerprint([*data_files(data_dir), TEENCODE_FILE, LEXICON_FILE])}"
+    return cache_dir / f"embedded-{fp}.pkl", fp
+
+
+def load_or_train(cache_dir: Path, data_dir: Path | None = None, *, force: bool = False) -> EmbeddedModel:
+    """The cached model for the current data, trained and cached first when missing or stale."""
+    data_dir = data_dir or TRAINING_DIR
+    path, fp = model_path(cache_dir, data_dir)
+    model = None if force else load(path)
+    if model is not None and model.fingerprint == fp:
+        return model
+    log.warning("training the embedded NLU model", extra={"backend": "embedded"})
+    model = train(load_examples(data_dir), fp)
+    try:
+        save(model, path)
+        for stale in cache_dir.glob("embedded-*.pkl"):
+            if stale != path:
+                stale.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("cannot cache the NLU model", extra={"error": type(exc).__name__})
+    return model

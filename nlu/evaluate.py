@@ -1,0 +1,99 @@
+"""Scoring a backend on labelled data: per-label P/R/F1, macro-F1 with a bootstrap 95% interval."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from handlers.models import Analysis
+from nlu.data import STYLES, TACTICS, Example
+
+EVAL_LABELS = (*TACTICS, "benign")
+
+
+@dataclass(frozen=True)
+class LabelScore:
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+def _prf(truth: np.ndarray, pred: np.ndarray) -> LabelScore:
+    tp = int((truth & pred).sum())
+    fp = int((~truth & pred).sum())
+    fn = int((truth & ~pred).sum())
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return LabelScore(p, r, f, int(truth.sum()))
+
+
+def _matrices(examples: list[Example], analyses: list[Analysis]) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean truth and prediction matrices, columns fear, manipulation, control, benign, crisis."""
+
+    def row(tactics: set[str], crisis: bool) -> list[bool]:
+        return [*(t in tactics for t in TACTICS), not tactics, crisis]
+
+    truth = np.array([row(set(e.tactics), e.crisis) for e in examples], dtype=bool)
+    pred = np.array([row({t.value for t in a.tactics}, a.crisis) for a in analyses], dtype=bool)
+    return truth.reshape(-1, 5), pred.reshape(-1, 5)
+
+
+def macro_f1(truth: np.ndarray, pred: np.ndarray) -> float:
+    """Mean F1 over fear, manipulation, control and benign."""
+    return float(np.mean([_prf(truth[:, j], pred[:, j]).f1 for j in range(4)]))
+
+
+@dataclass
+class Report:
+    n: int
+    labels: dict[str, LabelScore]
+    macro: float
+    interval: tuple[float, float]
+    crisis: LabelScore
+    benign_flagged: float
+    per_style: dict[str, tuple[float, int]]
+
+    def render(self, title: str = "") -> str:
+        lines = [f"{title}n={self.n}"]
+        lines.append(f"{'label':<14}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}")
+        for name, s in [*self.labels.items(), ("crisis", self.crisis)]:
+            lines.append(f"{name:<14}{s.precision:>10.3f}{s.recall:>10.3f}{s.f1:>10.3f}{s.support:>10}")
+        lines.append(
+            f"macro-F1 (fear, manipulation, control, benign): {self.macro:.3f} "
+            f"(bootstrap 95% interval {self.interval[0]:.3f}-{self.interval[1]:.3f})"
+        )
+        lines.append(f"crisis recall {self.crisis.recall:.3f}, precision {self.crisis.precision:.3f}")
+        lines.append(f"benign messages flagged with a tactic: {self.benign_flagged:.1%}")
+        styles = ", ".join(f"{s} {f:.3f} (n={n})" for s, (f, n) in self.per_style.items())
+        lines.append(f"macro-F1 per style: {styles}")
+        return "\n".join(lines)
+
+
+def evaluate(
+    examples: list[Example], analyses: list[Analysis], *, resamples: int = 1000, seed: int = 7
+) -> Report:
+    """Score predictions against gold labels."""
+    truth, pred = _matrices(examples, analyses)
+    labels = {name: _prf(truth[:, j], pred[:, j]) for j, name in enumerate(EVAL_LABELS)}
+    rng = np.random.default_rng(seed)
+    n = len(examples)
+    boots = [macro_f1(truth[idx], pred[idx]) for idx in (rng.integers(0, n, n) for _ in range(resamples))]
+    benign = truth[:, 3]
+    flagged = float((~pred[benign, 3]).mean()) if benign.any() else 0.0
+    per_style: dict[str, tuple[float, int]] = {}
+    for style in STYLES:
+        mask = np.array([e.style == style for e in examples], dtype=bool)
+        if mask.any():
+            per_style[style] = (macro_f1(truth[mask], pred[mask]), int(mask.sum()))
+    return Report(
+        n=n,
+        labels=labels,
+        macro=macro_f1(truth, pred),
+        interval=(float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))),
+        crisis=_prf(truth[:, 4], pred[:, 4]),
+        benign_flagged=flagged,
+        per_style=per_style,
+    )

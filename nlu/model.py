@@ -1,0 +1,203 @@
+"""The embedded model: TF-IDF character and word n-grams of normalised text, one logistic head per label.
+
+Thresholds are chosen on out-of-fold predictions over the training data (never on the dev set).
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sklearn
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import FeatureUnion
+
+from nlu.assemble import GATE
+from nlu.cues import cue_evidence
+from nlu.data import LABEL_ORDER, Example
+from nlu.normalize import normalize
+
+MODEL_VERSION = 3
+# Crisis must not be missed: the threshold keeps at least this out-of-fold recall for the detector the
+# bot uses (the model's crisis head OR the crisis lexicon).
+CRISIS_RECALL = 0.975
+# The "any tactic" gate is set so that at most this share of out-of-fold benign training messages is
+# flagged; kept below the 8% goal because new writers' messages are harder than held-out training ones.
+BENIGN_FLAG_TARGET = 0.06
+
+
+@dataclass
+class TrainOptions:
+    c: float = 5.0
+    folds: int = 5
+    seed: int = 13
+
+
+@dataclass
+class EmbeddedModel:
+    """Everything needed to classify, picklable; `fingerprint` names the data it was trained on."""
+
+    fingerprint: str
+    vectorizer: FeatureUnion
+    heads: dict[str, LogisticRegression]
+    thresholds: dict[str, float]
+    scenario_head: LogisticRegression | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def probabilities(self, normalised: list[str]) -> np.ndarray:
+        """Probability of each label (columns LABEL_ORDER, then the gate) for already normalised texts."""
+        features = self.vectorizer.transform(normalised)
+        return np.column_stack(
+            [self.heads[label].predict_proba(features)[:, 1] for label in (*LABEL_ORDER, GATE)]
+        )
+
+    def scenarios(self, normalised: list[str]) -> list[tuple[str | None, float]]:
+        """The most likely scenario slug and its probability, per text."""
+        if self.scenario_head is None or not normalised:
+            return [(None, 0.0)] * len(normalised)
+        proba = self.scenario_head.predict_proba(self.vectorizer.transform(normalised))
+        best = proba.argmax(axis=1)
+        classes = self.scenario_head.classes_
+        return [(str(classes[i]), float(proba[row, i])) for row, i in enumerate(best)]
+
+
+def _vectorizer() -> FeatureUnion:
+    return FeatureUnion(
+        [
+            ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True)),
+            (
+                "words",
+                TfidfVectorizer(analyzer="word", ngram_range=(1, 2), token_pattern=r"\S+", sublinear_tf=True),
+            ),
+        ]
+    )
+
+
+def label_matrix(examples: list[Example]) -> np.ndarray:
+    """0/1 matrix of the labels of each example, columns in LABEL_ORDER."""
+    return np.array(
+        [
+            [int(e.crisis if label == "crisis" else label in e.tactics) for label in LABEL_ORDER]
+            for e in examples
+        ]
+    )
+
+
+def _head(c: float) -> LogisticRegression:
+    return LogisticRegression(C=c, class_weight="balanced", max_iter=3000)
+
+
+def _gate_threshold(y: np.ndarray, oof: np.ndarray, tactic_thresholds: np.ndarray) -> float:
+    """The lowest gate that flags at most BENIGN_FLAG_TARGET of the benign training messages."""
+    benign = y[:, :3].sum(axis=1) == 0
+    flagged_by_heads = (oof[:, :3] >= tactic_thresholds).any(axis=1)
+    for gate in np.arange(0.3, 0.9, 0.02):
+        flagged = flagged_by_heads & (oof[:, -1] >= gate)
+        if not benign.any() or flagged[benign].mean() <= BENIGN_FLAG_TARGET:
+            return float(gate)
+    return 0.9
+
+
+def _best_f1_threshold(y: np.ndarray, p: np.ndarray) -> float:
+    grid = np.arange(0.2, 0.91, 0.02)
+    scores = []
+    for t in grid:
+        pred = p >= t
+        tp = float((pred & (y == 1)).sum())
+        denom = float(pred.sum() + (y == 1).sum())
+        scores.append(2 * tp / denom if denom else 0.0)
+    return float(grid[int(np.argmax(scores))])
+
+
+def _recall_threshold(y: np.ndarray, p: np.ndarray, recall: float, caught: np.ndarray | None = None) -> float:
+    """The highest threshold whose detections, with those `caught` by other means, keep `recall`."""
+    caught = np.zeros_like(y, dtype=bool) if caught is None else caught
+    positives = y == 1
+    if not positives.any():
+        return 0.5
+    for t in np.arange(0.5, 0.04, -0.01):
+        if ((p >= t) | caught)[positives].mean() >= recall:
+            return float(round(t, 2))
+    return 0.05
+
+
+def out_of_fold(texts: list[str], y: np.ndarray, options: TrainOptions) -> np.ndarray:
+    """Out-of-fold probabilities for every label, for choosing thresholds honestly."""
+    oof = np.zeros(y.shape, dtype=float)
+    strata = y @ (2 ** np.arange(y.shape[1]))
+    counts = np.bincount(strata)
+    strata = np.where(counts[strata] >= options.folds, strata, -1)
+    folds = StratifiedKFold(n_splits=options.folds, shuffle=True, random_state=options.seed)
+    array = np.array(texts, dtype=object)
+    for train_idx, test_idx in folds.split(array, strata):
+        vec = _vectorizer()
+        a = vec.fit_transform(list(array[train_idx]))
+        b = vec.transform(list(array[test_idx]))
+        for j in range(y.shape[1]):
+            oof[test_idx, j] = _head(options.c).fit(a, y[train_idx, j]).predict_proba(b)[:, 1]
+    return oof
+
+
+def train(examples: list[Example], fingerprint: str, options: TrainOptions | None = None) -> EmbeddedModel:
+    """Fit the vectorizer, the label heads, their thresholds and the scenario head."""
+    options = options or TrainOptions()
+    texts = [normalize(e.text) for e in examples]
+    labels = label_matrix(examples)
+    y = np.column_stack([labels, labels[:, :3].any(axis=1)]).astype(int)
+    oof = out_of_fold(texts, y, options)
+    crisis_cues = np.array([bool(cue_evidence(e.text).get("crisis")) for e in examples])
+    thresholds = {
+        label: (
+            _recall_threshold(y[:, j], oof[:, j], CRISIS_RECALL, caught=crisis_cues)
+            if label == "crisis"
+            else _best_f1_threshold(y[:, j], oof[:, j])
+        )
+        for j, label in enumerate(LABEL_ORDER)
+    }
+    thresholds[GATE] = _gate_threshold(y, oof, np.array([thresholds[t] for t in LABEL_ORDER[:3]]))
+    vectorizer = _vectorizer()
+    features = vectorizer.fit_transform(texts)
+    heads = {label: _head(options.c).fit(features, y[:, j]) for j, label in enumerate((*LABEL_ORDER, GATE))}
+    with_scenario = [(i, e.scenario) for i, e in enumerate(examples) if e.scenario]
+    scenario_head = None
+    if len({s for _, s in with_scenario}) > 1:
+        rows = [i for i, _ in with_scenario]
+        scenario_head = LogisticRegression(C=options.c, max_iter=3000).fit(
+            features[rows], [s for _, s in with_scenario]
+        )
+    return EmbeddedModel(
+        fingerprint=fingerprint,
+        vectorizer=vectorizer,
+        heads=heads,
+        thresholds=thresholds,
+        scenario_head=scenario_head,
+        meta={"examples": len(examples), "sklearn": sklearn.__version__, "version": MODEL_VERSION},
+    )
+
+
+def save(model: EmbeddedModel, path: Path) -> None:
+    """Write the model atomically (a crash never leaves half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("wb") as fh:
+        pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(path)
+
+
+def load(path: Path) -> EmbeddedModel | None:
+    """A cached model, or None when missing, unreadable or built by another sklearn/model version."""
+    try:
+        with path.open("rb") as fh:
+            model = pickle.load(fh)  # noqa: S301 - our own cache file under the data directory
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        return None
+    if not isinstance(model, EmbeddedModel):
+        return None
+    if model.meta.get("sklearn") != sklearn.__version__ or model.meta.get("version") != MODEL_VERSION:
+        return None
+    return model

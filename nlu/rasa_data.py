@@ -1,0 +1,49 @@
+"""Writing the training data for Rasa: the same examples, normalised as the bot normalises a message.
+
+Rasa is trained and queried on normalised text (diacritics folded, teencode expanded), so both
+backends see teen text the same way.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+from nlu.data import Example
+from nlu.normalize import normalize
+
+
+def rasa_text(text: str) -> str:
+    """What is sent to Rasa for a message (never empty: Rasa rejects empty examples)."""
+    return normalize(text) or "__empty__"
+
+
+def write_rasa_nlu(examples: list[Example], path: Path) -> int:
+    """Write one Rasa 3 NLU YAML file with every intent's normalised examples; return how many."""
+    by_intent: dict[str, list[str]] = defaultdict(list)
+    seen: set[tuple[str, str]] = set()
+    for example in examples:
+        text = rasa_text(example.text)
+        if (example.intent, text) in seen:
+            continue
+        seen.add((example.intent, text))
+        by_intent[example.intent].append(text)
+    # Rasa refuses the same text under two intents; such a text teaches nothing, so drop it.
+    owners: dict[str, set[str]] = defaultdict(set)
+    for intent, texts in by_intent.items():
+        for text in texts:
+            owners[text].add(intent)
+    blocks = []
+    count = 0
+    for intent in sorted(by_intent):
+        texts = [t for t in by_intent[intent] if len(owners[t]) == 1]
+        count += len(texts)
+        blocks.append({"intent": intent, "examples": "".join(f"- {t}\n" for t in texts)})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        yaml.safe_dump({"version": "3.1", "nlu": blocks}, allow_unicode=True, sort_keys=False, width=10_000),
+        encoding="utf-8",
+    )
+    return count

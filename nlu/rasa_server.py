@@ -1,0 +1,191 @@
+"""Setting up, training and serving a real Rasa Open Source server in its own Python 3.10 venv.
+
+Rasa 3.6 pins pydantic 1, SQLAlchemy 1.4 and TensorFlow 2.12, so it cannot share notalone's
+environment: it gets a venv under `nlu.home`, installed from nlu/rasa/requirements.lock.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from nlu.data import TRAINING_DIR, data_files, fingerprint, load_examples
+from nlu.normalize import TEENCODE_FILE
+from nlu.rasa_data import write_rasa_nlu
+
+log = logging.getLogger(__name__)
+RASA_DIR = Path(__file__).resolve().parent / "rasa"
+LOCK = RASA_DIR / "requirements.lock"
+CONFIG = RASA_DIR / "config.yml"
+PIP_CAP = "pip<24.1"  # newer pip refuses Rasa 3.6's dependency metadata
+
+
+class RasaSetupError(Exception):
+    """Rasa could not be set up, trained or started; the message says what to do."""
+
+
+def rasa_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"})
+    return env
+
+
+def find_python310(explicit: Path | None) -> Path:
+    """A Python 3.10 interpreter: the configured one, python3.10 on PATH, or pyenv's 3.10."""
+    candidates: list[str] = []
+    if explicit is not None:
+        candidates.append(str(explicit))
+    if found := shutil.which("python3.10"):
+        candidates.append(found)
+    pyenv_root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
+    candidates += sorted(glob.glob(f"{pyenv_root}/versions/3.10.*/bin/python3.10"), reverse=True)
+    candidates.append("/usr/bin/python3.10")
+    for candidate in candidates:
+        path = Path(candidate)
+        if path.exists() and os.access(path, os.X_OK):
+            return path
+    raise RasaSetupError(
+        "Rasa Open Source 3.6 needs Python 3.10 and none was found: install it (e.g. with pyenv) "
+        "and set nlu.python in config.yaml or NOTALONE_NLU__PYTHON"
+    )
+
+
+def _run(args: list[str], what: str, cwd: Path | None = None) -> None:
+    done = subprocess.run(args, cwd=cwd, env=rasa_env(), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-5:])
+        raise RasaSetupError(f"{what} failed (exit {done.returncode}):\n{tail}")
+
+
+def ensure_venv(home: Path, python: Path | None = None) -> Path:
+    """Rasa's venv under `home`, created and installed from the lock file when missing or outdated."""
+    venv = home / "venv"
+    marker = venv / ".notalone-lock"
+    lock_hash = hashlib.sha256(LOCK.read_bytes()).hexdigest()
+    rasa = venv / "bin" / "rasa"
+    if rasa.exists() and marker.exists() and marker.read_text() == lock_hash:
+        return venv
+    interpreter = find_python310(python)
+    log.warning("installing Rasa into its own venv (a few minutes)", extra={"backend": "rasa"})
+    home.mkdir(parents=True, exist_ok=True)
+    if venv.exists():
+        shutil.rmtree(venv)
+    _run([str(interpreter), "-m", "venv", str(venv)], "creating Rasa's venv")
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    _run([*pip, PIP_CAP], "upgrading pip in Rasa's venv")
+    _run([*pip, "-r", str(LOCK)], "installing Rasa")
+    marker.write_text(lock_hash)
+    return venv
+
+
+def model_fingerprint(data_dir: Path) -> str:
+    """Names a Rasa model by the training data, the pipeline and the lock file it was built from."""
+    digest = hashlib.sha256(fingerprint([*data_files(data_dir), TEENCODE_FILE]).encode())
+    digest.update(CONFIG.read_bytes())
+    digest.update(LOCK.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def build_dir(home: Path, data_dir: Path | None) -> tuple[Path, str]:
+    """Where the Rasa project for this data is written, and its fingerprint."""
+    fp = model_fingerprint(data_dir or TRAINING_DIR)
+    return home / "build" / fp, fp
+
+
+def write_project(home: Path, data_dir: Path | None) -> Path:
+    """A Rasa project (config, domain, normalised NLU data) for the current training data."""
+    project, _ = build_dir(home, data_dir)
+    examples = load_examples(data_dir or TRAINING_DIR)
+    write_rasa_nlu(examples, project / "data" / "nlu.yml")
+    shutil.copyfile(CONFIG, project / "config.yml")
+    intents = sorted({e.intent for e in examples})
+    (project / "domain.yml").write_text(
+        yaml.safe_dump({"version": "3.1", "intents": intents}, sort_keys=False), encoding="utf-8"
+    )
+    return project
+
+
+def validate(home: Path, data_dir: Path | None, python: Path | None = None) -> None:
+    """`rasa data validate` on the project built from the data (raises RasaSetupError on problems)."""
+    venv = ensure_venv(home, python)
+    project = write_project(home, data_dir)
+    rasa = str(venv / "bin" / "rasa")
+    _run(
+        [
+            rasa,
+            "data",
+            "validate",
+            "--data",
+            "data",
+            "--domain",
+            "domain.yml",
+            "--config",
+            "config.yml",
+            "--fail-on-warnings",
+        ],
+        "rasa data validate",
+        cwd=project,
+    )
+
+
+def train(home: Path, data_dir: Path | None, python: Path | None = None, *, force: bool = False) -> Path:
+    """The trained Rasa model for the current data, trained first when missing."""
+    venv = ensure_venv(home, python)
+    project, fp = build_dir(home, data_dir)
+    model = home / "models" / f"notalone-{fp}.tar.gz"
+    if model.exists() and not force:
+        return model
+    write_project(home, data_dir)
+    log.warning("training the Rasa model (about a minute)", extra={"backend": "rasa"})
+    _run(
+        [
+            str(venv / "bin" / "rasa"),
+            "train",
+            "nlu",
+            "--config",
+            "config.yml",
+            "--nlu",
+            "data",
+            "--out",
+            str(model.parent),
+            "--fixed-model-name",
+            model.name.removesuffix(".tar.gz"),
+        ],
+        "rasa train nlu",
+        cwd=project,
+    )
+    return model
+
+
+def serve_command(home: Path, model: Path, port: int) -> list[str]:
+    """The command that serves `model` on 127.0.0.1:`port` with the HTTP API enabled."""
+    rasa = str(home / "venv" / "bin" / "rasa")
+    return [rasa, "run", "--enable-api", "-i", "127.0.0.1", "-p", str(port), "-m", str(model)]
+
+
+def start(home: Path, model: Path, port: int, log_file: Path) -> subprocess.Popen[bytes]:
+    """Start a Rasa server in the background (the caller stops it)."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as out:
+        return subprocess.Popen(
+            serve_command(home, model, port),
+            env=rasa_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=home,
+            start_new_session=True,
+        )
+
+
+def serve_forever(home: Path, model: Path, port: int) -> int:
+    """Serve in the foreground until interrupted (for `notalone nlu rasa serve`)."""
+    print(f"Rasa NLU serving {model.name} on http://127.0.0.1:{port} (Ctrl-C stops it)", file=sys.stderr)
+    return subprocess.call(serve_command(home, model, port), env=rasa_env(), cwd=home)
