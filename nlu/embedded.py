@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from handlers.models import Analysis
-from nlu.assemble import COLUMNS, Segment, build_analysis, segments
+from nlu.assemble import Segment, build_analysis, segments
 from nlu.cues import cue_evidence
 from nlu.data import TRAINING_DIR, data_files, fingerprint, load_examples
 from nlu.lexicon import LEXICON_FILE
@@ -33,18 +33,16 @@ class EmbeddedClassifier:
     def analyze_batch(self, texts: list[str]) -> list[Analysis]:
         """Analyse many messages at once (one vectorisation for all texts and their clauses)."""
         normalised = [normalize(t) for t in texts]
-        probs = self.model.probabilities(normalised) if texts else np.zeros((0, len(COLUMNS)))
-        scenario = self.model.scenarios(normalised)
         cues = [cue_evidence(t) for t in texts]
         pieces: list[tuple[int, Segment]] = []
         for i, t in enumerate(texts):
             if normalised[i] and len(segs := segments(t)) > 1:
                 pieces += [(i, s) for s in segs]
-        piece_probs = (
-            self.model.probabilities([normalize(texts[i][s.start : s.end]) for i, s in pieces])
-            if pieces
-            else np.zeros((0, len(COLUMNS)))
+        # One vectorisation for the messages and their clauses together.
+        probs, scenario = self.model.predict(
+            normalised + [normalize(texts[i][s.start : s.end]) for i, s in pieces]
         )
+        piece_probs = probs[len(texts) :]
         by_text: dict[int, list[tuple[Segment, np.ndarray]]] = {}
         for (i, seg), p in zip(pieces, piece_probs, strict=True):
             by_text.setdefault(i, []).append((seg, p))

@@ -63,16 +63,28 @@ def find_combos(tokens: list[Token], combos: tuple[tuple[Phrases, ...], ...]) ->
     return found
 
 
+@lru_cache(maxsize=8)
+def _index(
+    lexicon_id: int, items: tuple[tuple[str, Phrases], ...]
+) -> dict[str, list[tuple[str, tuple[str, ...]]]]:
+    """First word -> (label, phrase) pairs, longest phrases first."""
+    index: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    for label, phrases in items:
+        for phrase in phrases:
+            index.setdefault(phrase[0], []).append((label, phrase))
+    return index
+
+
 def find_cues(tokens: list[Token], lexicon: dict[str, Phrases]) -> list[Match]:
     """Every cue phrase found in the token sequence, as spans of the original text."""
+    index = _index(id(lexicon), tuple(lexicon.items()))
     words = [t.norm for t in tokens]
     matches: list[Match] = []
-    for label, phrases in lexicon.items():
-        for phrase in phrases:
+    for i, word in enumerate(words):
+        for label, phrase in index.get(word, ()):
             n = len(phrase)
-            for i in range(len(words) - n + 1):
-                if tuple(words[i : i + n]) == phrase:
-                    matches.append(Match(label, tokens[i].start, tokens[i + n - 1].end))
+            if tuple(words[i : i + n]) == phrase:
+                matches.append(Match(label, tokens[i].start, tokens[i + n - 1].end))
     return matches
 
 

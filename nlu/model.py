@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import sklearn
+from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
@@ -22,7 +23,7 @@ from nlu.cues import cue_evidence
 from nlu.data import LABEL_ORDER, Example
 from nlu.normalize import normalize
 
-MODEL_VERSION = 3
+MODEL_VERSION = 4
 # Crisis must not be missed: the threshold keeps at least this out-of-fold recall for the detector the
 # bot uses (the model's crisis head OR the crisis lexicon).
 CRISIS_RECALL = 0.975
@@ -40,30 +41,43 @@ class TrainOptions:
 
 @dataclass
 class EmbeddedModel:
-    """Everything needed to classify, picklable; `fingerprint` names the data it was trained on."""
+    """Everything needed to classify, picklable; `fingerprint` names the data it was trained on.
+
+    At prediction time the label heads and the scenario head are plain weight matrices applied to one
+    sparse feature matrix: sklearn's per-call checks would cost more than the arithmetic.
+    """
 
     fingerprint: str
     vectorizer: FeatureUnion
-    heads: dict[str, LogisticRegression]
     thresholds: dict[str, float]
-    scenario_head: LogisticRegression | None = None
+    weights: np.ndarray  # (features, labels + gate)
+    bias: np.ndarray
+    scenario_weights: np.ndarray | None = None  # (features, scenarios)
+    scenario_bias: np.ndarray | None = None
+    scenario_classes: tuple[str, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def probabilities(self, normalised: list[str]) -> np.ndarray:
-        """Probability of each label (columns LABEL_ORDER, then the gate) for already normalised texts."""
-        features = self.vectorizer.transform(normalised)
-        return np.column_stack(
-            [self.heads[label].predict_proba(features)[:, 1] for label in (*LABEL_ORDER, GATE)]
-        )
+    def features(self, normalised: list[str]) -> Any:
+        """The sparse TF-IDF features of already normalised texts."""
+        return sparse.hstack([v.transform(normalised) for _, v in self.vectorizer.transformer_list]).tocsr()
 
-    def scenarios(self, normalised: list[str]) -> list[tuple[str | None, float]]:
-        """The most likely scenario slug and its probability, per text."""
-        if self.scenario_head is None or not normalised:
-            return [(None, 0.0)] * len(normalised)
-        proba = self.scenario_head.predict_proba(self.vectorizer.transform(normalised))
+    def predict(self, normalised: list[str]) -> tuple[np.ndarray, list[tuple[str | None, float]]]:
+        """Probabilities (columns LABEL_ORDER, then the gate) and the likeliest scenario, per text."""
+        if not normalised:
+            return np.zeros((0, self.weights.shape[1])), []
+        x = self.features(normalised)
+        probs = 1.0 / (1.0 + np.exp(-(x @ self.weights + self.bias)))
+        if self.scenario_weights is None or self.scenario_bias is None:
+            return probs, [(None, 0.0)] * len(normalised)
+        logits = x @ self.scenario_weights + self.scenario_bias
+        logits = np.exp(logits - logits.max(axis=1, keepdims=True))
+        proba = logits / logits.sum(axis=1, keepdims=True)
         best = proba.argmax(axis=1)
-        classes = self.scenario_head.classes_
-        return [(str(classes[i]), float(proba[row, i])) for row, i in enumerate(best)]
+        return probs, [(self.scenario_classes[i], float(proba[row, i])) for row, i in enumerate(best)]
+
+    def probabilities(self, normalised: list[str]) -> np.ndarray:
+        """Probabilities only (see `predict`)."""
+        return self.predict(normalised)[0]
 
 
 def _vectorizer() -> FeatureUnion:
@@ -162,22 +176,25 @@ def train(examples: list[Example], fingerprint: str, options: TrainOptions | Non
     thresholds[GATE] = _gate_threshold(y, oof, np.array([thresholds[t] for t in LABEL_ORDER[:3]]))
     vectorizer = _vectorizer()
     features = vectorizer.fit_transform(texts)
-    heads = {label: _head(options.c).fit(features, y[:, j]) for j, label in enumerate((*LABEL_ORDER, GATE))}
-    with_scenario = [(i, e.scenario) for i, e in enumerate(examples) if e.scenario]
-    scenario_head = None
-    if len({s for _, s in with_scenario}) > 1:
-        rows = [i for i, _ in with_scenario]
-        scenario_head = LogisticRegression(C=options.c, max_iter=3000).fit(
-            features[rows], [s for _, s in with_scenario]
-        )
-    return EmbeddedModel(
+    heads = [_head(options.c).fit(features, y[:, j]) for j in range(y.shape[1])]
+    model = EmbeddedModel(
         fingerprint=fingerprint,
         vectorizer=vectorizer,
-        heads=heads,
         thresholds=thresholds,
-        scenario_head=scenario_head,
+        weights=np.column_stack([h.coef_[0] for h in heads]),
+        bias=np.array([h.intercept_[0] for h in heads]),
         meta={"examples": len(examples), "sklearn": sklearn.__version__, "version": MODEL_VERSION},
     )
+    with_scenario = [(i, e.scenario) for i, e in enumerate(examples) if e.scenario]
+    if len({s for _, s in with_scenario}) > 2:
+        rows = [i for i, _ in with_scenario]
+        head = LogisticRegression(C=options.c, max_iter=3000).fit(
+            features[rows], [s for _, s in with_scenario]
+        )
+        model.scenario_weights = head.coef_.T.copy()
+        model.scenario_bias = head.intercept_.copy()
+        model.scenario_classes = tuple(str(c) for c in head.classes_)
+    return model
 
 
 def save(model: EmbeddedModel, path: Path) -> None:

@@ -36,6 +36,7 @@ _TOKEN_RE = re.compile(
     re.IGNORECASE,
 )
 _REPEATS = re.compile(r"(.)\1+")
+MAX_TEENCODE_SOURCE = 8
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,11 @@ def squeeze(word: str) -> str:
     return _REPEATS.sub(
         lambda m: m.group(0)[:2] if m.group(1) == "o" and len(m.group(0)) == 2 else m.group(1), word
     )
+
+
+@lru_cache(maxsize=65536)
+def _fold_word(word: str) -> str:
+    return squeeze(fold(word))
 
 
 @lru_cache(maxsize=1)
@@ -85,8 +91,10 @@ def tokenize(text: str) -> list[Token]:
         elif kind == "number":
             tokens.append(Token(NUMBER_TOKEN, start, end))
         else:
-            word = squeeze(fold(m.group()))
-            for part in codes.get(word, (word,)):
+            word = _fold_word(m.group())
+            # Teencode is short; a long run of letters squeezed down ("aaaa…") is not an abbreviation.
+            parts = codes.get(word, (word,)) if end - start <= MAX_TEENCODE_SOURCE else (word,)
+            for part in parts:
                 tokens.append(Token(part, start, end))
     return tokens
 

@@ -50,12 +50,27 @@ def find_python310(explicit: Path | None) -> Path:
     candidates.append("/usr/bin/python3.10")
     for candidate in candidates:
         path = Path(candidate)
-        if path.exists() and os.access(path, os.X_OK):
+        if path.exists() and os.access(path, os.X_OK) and _is_python310(path):
             return path
     raise RasaSetupError(
         "Rasa Open Source 3.6 needs Python 3.10 and none was found: install it (e.g. with pyenv) "
         "and set nlu.python in config.yaml or NOTALONE_NLU__PYTHON"
     )
+
+
+def _is_python310(path: Path) -> bool:
+    """True when `path` runs and is CPython 3.10 (a pyenv shim of an unselected version is not)."""
+    try:
+        done = subprocess.run(
+            [str(path), "-c", "import sys; print(sys.version_info[:2] == (3, 10))"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.stdout.strip() == "True"
 
 
 def _run(args: list[str], what: str, cwd: Path | None = None) -> None:

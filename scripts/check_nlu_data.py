@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
-from itertools import combinations
 from pathlib import Path
 
 import yaml
@@ -32,6 +31,22 @@ def shingles(text: str) -> set[str]:
     folded = "".join(c for c in folded if unicodedata.category(c) != "Mn").replace("đ", "d")
     folded = re.sub(r"\W+", " ", folded).strip()
     return {folded[i : i + 4] for i in range(max(1, len(folded) - 3))}
+
+
+def near_duplicates(rows: list[tuple[str, str, str]]) -> list[str]:
+    """Pairs of examples whose 4-character shingles overlap by NEAR_DUPLICATE (Jaccard) or more."""
+    sets = sorted(((shingles(t), i) for i, (t, _, _) in enumerate(rows)), key=lambda x: len(x[0]))
+    found = []
+    for a_pos, (a, i) in enumerate(sets):
+        for b, j in sets[a_pos + 1 :]:
+            if len(a) < NEAR_DUPLICATE * len(b):
+                break  # every later set is larger still: Jaccard cannot reach the limit
+            if a and len(a & b) / len(a | b) >= NEAR_DUPLICATE:
+                first, second = sorted((i, j))
+                found.append(
+                    f"near-duplicate:\n  {rows[first][2]}: {rows[first][0][:90]}\n  {rows[second][2]}: {rows[second][0][:90]}"
+                )
+    return found
 
 
 def load(path: Path, scenarios: set[str]) -> tuple[list[tuple[str, str, str]], list[str]]:
@@ -76,13 +91,7 @@ def main(argv: list[str]) -> int:
         r, p = load(f, scenarios)
         rows += r
         problems += p
-    sh = [shingles(t) for t, _, _ in rows]
-    for i, j in combinations(range(len(rows)), 2):
-        a, b = sh[i], sh[j]
-        if a and b and len(a & b) / len(a | b) >= NEAR_DUPLICATE:
-            problems.append(
-                f"near-duplicate:\n  {rows[i][2]}: {rows[i][0][:90]}\n  {rows[j][2]}: {rows[j][0][:90]}"
-            )
+    problems += near_duplicates(rows)
     counts: dict[str, int] = {}
     for _, intent, _ in rows:
         for part in intent.split("+"):

@@ -1,0 +1,129 @@
+"""The Rasa backend against a real Rasa Open Source server, set up, trained and started by the fixture.
+
+The first run installs Rasa into its own Python 3.10 venv (about 2 minutes) and trains (about 1 minute);
+later runs reuse both from NOTALONE_TEST_RASA_HOME (default: data/rasa under the repo).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from nlu.data import DEV_DIR, load_examples
+from nlu.embedded import EmbeddedClassifier
+from nlu.evaluate import evaluate
+from nlu.rasa_http import RasaHttpClassifier
+from nlu.rasa_server import start, train, validate
+
+pytestmark = [pytest.mark.rasa, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[2]
+HOME = Path(os.environ.get("NOTALONE_TEST_RASA_HOME", ROOT / "data" / "rasa"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def rasa_url() -> Iterator[str]:
+    validate(HOME, None)
+    model = train(HOME, None)
+    port = free_port()
+    process = start(HOME, model, port, HOME / "logs" / "test-server.log")
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"rasa server exited with {process.returncode}; see {HOME / 'logs'}")
+            try:
+                if httpx.get(f"{url}/status", timeout=2).json().get("model_file"):
+                    break
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(1)
+        else:
+            pytest.fail("rasa server did not become ready in 180 s")
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+class TestRealRasa:
+    def test_training_data_validates(self) -> None:
+        validate(HOME, None)  # `rasa data validate --fail-on-warnings`; raises on any problem
+
+    async def test_scams_and_crisis(self, rasa_url: str, embedded: EmbeddedClassifier) -> None:
+        rasa = RasaHttpClassifier(rasa_url, timeout_s=5, fallback=embedded)
+        scams = [
+            "Cục Cảnh sát: bạn liên quan đường dây rửa tiền. Không được nói với ai, chuyển tiền vào tài khoản ngay.",
+            "ck 2tr ngay ko t tung anh m len group truong",
+            "Chúc mừng bạn trúng iPhone 15! Bấm link nhanqua-iphone.top và nộp phí ship 99k để nhận quà nhé.",
+            "em ơi anh thương em lắm, mình qua telegram nói chuyện riêng nha, đừng kể với bố mẹ",
+            "gui ma otp cho a nhanh len ko la mat acc game day",
+            "Tuyển CTV làm nhiệm vụ like TikTok, lương 500k/ngày, nạp trước 200k để kích hoạt tài khoản.",
+        ]
+        analyses = [await rasa.analyze(text) for text in scams]
+        assert {a.backend for a in analyses} == {"rasa"}
+        assert sum(bool(a.tactics) for a in analyses) >= 5
+        for text, analysis in zip(scams, analyses, strict=True):
+            for tactic in analysis.tactics:
+                assert analysis.evidence_for(tactic.value)
+            for ev in analysis.evidence:
+                assert text[ev.start : ev.end] == ev.text
+        crisis = await rasa.analyze("tối nay mình sẽ uống hết chỗ thuốc này, mệt lắm rồi")
+        assert crisis.crisis and crisis.backend == "rasa"
+        empty = await rasa.analyze("😀😀😀")
+        assert not empty.tactics and not empty.crisis
+        await rasa.aclose()
+
+    async def test_dev_set_through_rasa(self, rasa_url: str, embedded: EmbeddedClassifier) -> None:
+        rasa = RasaHttpClassifier(rasa_url, timeout_s=5, fallback=embedded)
+        dev = load_examples(DEV_DIR)
+        analyses = [await rasa.analyze(e.text) for e in dev]
+        await rasa.aclose()
+        assert {a.backend for a in analyses} == {"rasa"}
+        report = evaluate(dev, analyses, resamples=50)
+        assert report.crisis.recall == 1.0  # the separate crisis detector stands beside Rasa
+        assert report.macro >= 0.8
+
+    def test_classify_cli_with_rasa_backend(self, rasa_url: str, nlu_cache: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NOTALONE_")}
+        env.update(
+            {
+                "NOTALONE_NLU__BACKEND": "rasa",
+                "NOTALONE_NLU__URL": rasa_url,
+                "NOTALONE_NLU__CACHE_DIR": str(nlu_cache),
+            }
+        )
+        lines = b'{"id": "a", "text": "gui ma otp cho a nhanh len ko la mat acc"}\n{"id": 2, "text": ""}\n'
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "notalone"), "nlu", "classify", "--jsonl"],
+            input=lines,
+            capture_output=True,
+            env=env,
+            timeout=120,
+            check=False,
+            cwd=ROOT,
+        )
+        assert done.returncode == 0, done.stderr
+        out = [json.loads(line) for line in done.stdout.decode().splitlines()]
+        assert [o["id"] for o in out] == ["a", 2]
+        assert out[0]["backend"] == "rasa" and out[0]["tactics"]
+        assert set(out[0]) >= {"id", "tactics", "scores", "crisis", "evidence", "backend"}
