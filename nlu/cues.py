@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from handlers.models import Analysis, Evidence, Tactic
 from nlu.lexicon import clause_around, find_combos, find_cues, load_combos, load_lexicon
-from nlu.normalize import tokenize
+from nlu.normalize import Token, tokenize
 
 EXCEPTIONS = "exceptions"
 PAST = "past_markers"
 
 
-def cue_evidence(text: str) -> dict[str, list[Evidence]]:
+def cue_evidence(text: str, tokens: list[Token] | None = None) -> dict[str, list[Evidence]]:
     """Label -> evidence spans (the clause around each cue), strongest cue first, no repeats."""
     found: dict[str, list[Evidence]] = {}
-    tokens = tokenize(text)
+    tokens = tokenize(text) if tokens is None else tokens
     matches = find_cues(tokens, load_lexicon())
     if not any(m.label == PAST for m in matches):
         matches += find_combos(tokens, load_combos())

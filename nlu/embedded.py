@@ -13,7 +13,7 @@ from nlu.cues import cue_evidence
 from nlu.data import TRAINING_DIR, data_files, fingerprint, load_examples
 from nlu.lexicon import LEXICON_FILE
 from nlu.model import MODEL_VERSION, EmbeddedModel, load, save, train
-from nlu.normalize import TEENCODE_FILE, normalize
+from nlu.normalize import TEENCODE_FILE, normalize, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,9 @@ class EmbeddedClassifier:
 
     def analyze_batch(self, texts: list[str]) -> list[Analysis]:
         """Analyse many messages at once (one vectorisation for all texts and their clauses)."""
-        normalised = [normalize(t) for t in texts]
-        cues = [cue_evidence(t) for t in texts]
+        tokens = [tokenize(t) for t in texts]
+        normalised = [" ".join(tok.norm for tok in toks) for toks in tokens]
+        cues = [cue_evidence(t, toks) for t, toks in zip(texts, tokens, strict=True)]
         pieces: list[tuple[int, Segment]] = []
         for i, t in enumerate(texts):
             if normalised[i] and len(segs := segments(t)) > 1:

@@ -43,9 +43,8 @@ def near_duplicates(rows: list[tuple[str, str, str]]) -> list[str]:
                 break  # every later set is larger still: Jaccard cannot reach the limit
             if a and len(a & b) / len(a | b) >= NEAR_DUPLICATE:
                 first, second = sorted((i, j))
-                found.append(
-                    f"near-duplicate:\n  {rows[first][2]}: {rows[first][0][:90]}\n  {rows[second][2]}: {rows[second][0][:90]}"
-                )
+                a_row, b_row = rows[first], rows[second]
+                found.append(f"near-duplicate:\n  {a_row[2]}: {a_row[0][:90]}\n  {b_row[2]}: {b_row[0][:90]}")
     return found
 
 
