@@ -54,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
         "rasa_action", choices=["setup", "validate", "serve"], help="serve = setup + train + serve"
     )
 
+    retention = sub.add_parser("retention", help="data retention")
+    retention.add_subparsers(dest="action", required=True).add_parser(
+        "run", help="delete conversations older than privacy.retention_days (never escalated ones only)"
+    )
+
     content = sub.add_parser("content", help="content library")
     content.add_subparsers(dest="action", required=True).add_parser("check", help="validate every text")
     return parser
@@ -97,12 +102,23 @@ async def _content_check(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _retention(settings: Settings, args: argparse.Namespace) -> int:
+    app = await build_app(settings)
+    try:
+        removed = await app.purge_expired()
+    finally:
+        await app.close()
+    print(f"retention: deleted {removed} conversation(s) older than {settings.privacy.retention_days} days")
+    return 0
+
+
 COMMANDS: dict[tuple[str, str | None], Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]] = {
     ("chat", None): _chat,
     ("config", "show"): _config_show,
     ("db", "upgrade"): _db,
     ("db", "current"): _db,
     ("content", "check"): _content_check,
+    ("retention", "run"): _retention,
 }
 
 

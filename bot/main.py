@@ -18,8 +18,10 @@ from handlers.models import Channel, Incoming, Reply, Turn
 from handlers.ports import ACTIONS, TEXT_KEYS, GuidanceLibrary
 from handlers.privacy import pseudonymize
 from handlers.replies import error_reply
+from handlers.retention import purge_expired
 from handlers.triage import Core, Limits, handle_incoming
 from nlu import build_classifier
+from nlu.data import scenarios
 from storage.engine import database_url, make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.uow import SqlAlchemyUnitOfWork
@@ -44,6 +46,12 @@ class App:
     async def handle(self, msg: Incoming) -> Turn:
         """Run the main use case for one incoming message."""
         return await handle_incoming(msg, core=self.core)
+
+    async def purge_expired(self) -> int:
+        """Apply the retention limit now."""
+        return await purge_expired(
+            uow=self.core.uow, now=self.core.clock(), days=self.core.limits.retention_days
+        )
 
     def error_reply(self) -> Reply:
         """The reply a channel sends when handling failed."""
@@ -113,10 +121,20 @@ async def open_engine(settings: Settings) -> AsyncEngine:
     return engine
 
 
+# Scenarios that need no scam guide: ordinary messages, and self-harm (it has its crisis guide).
+NO_GUIDE_SCENARIOS = frozenset({"everyday", "self_harm"})
+
+
 def load_content(settings: Settings) -> GuidanceLibrary:
+    """The content library, checked against the core's texts and every scenario the NLU knows."""
+    required = frozenset(scenarios()) - NO_GUIDE_SCENARIOS
     try:
         return load_library(
-            settings.content.library_dir, settings.content.locale, text_keys=TEXT_KEYS, actions=ACTIONS
+            settings.content.library_dir,
+            settings.content.locale,
+            text_keys=TEXT_KEYS,
+            actions=ACTIONS,
+            required_scenarios=required,
         )
     except ContentError as exc:
         raise StartupError(f"the content library is broken:\n{exc}") from None
@@ -138,10 +156,14 @@ async def build_app(settings: Settings) -> App:
         pseudonym=lambda channel, platform_id: pseudonymize(channel, platform_id, key=key),
         clock=now_utc,
         limits=Limits(
-            max_chars=settings.chat.max_message_chars, retention_days=settings.privacy.retention_days
+            max_chars=settings.chat.max_message_chars,
+            retention_days=settings.privacy.retention_days,
+            max_reply_chars=settings.chat.max_reply_chars,
         ),
     )
-    return App(settings=settings, engine=engine, core=core)
+    app = App(settings=settings, engine=engine, core=core)
+    await app.purge_expired()
+    return app
 
 
 __all__ = ["App", "Channel", "StartupError", "build_app"]

@@ -48,6 +48,8 @@ class ChatSettings(BaseModel):
 
     # Longer messages are stored and analysed up to this many characters, and the student is told.
     max_message_chars: int = Field(default=8000, ge=100, le=100_000)
+    # Longer replies are split; 2,000 fits every channel (Zalo's limit; Telegram allows 4,096).
+    max_reply_chars: int = Field(default=2000, ge=500, le=4096)
 
 
 class Settings(BaseSettings):

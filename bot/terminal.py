@@ -108,21 +108,24 @@ async def run_jsonl(app: App, stdin: BinaryIO, stdout: TextIO, stderr: TextIO) -
     return 1 if bad and bad == number else 0
 
 
-def render(app: App, reply: Reply) -> str:
-    """A reply as terminal text, its buttons as numbered choices."""
-    lines = [f"{app.library.text('terminal_bot')}: {reply.text}"]
-    lines += [f"  {i}. {b.label}" for i, b in enumerate(reply.buttons, start=1)]
-    return "\n".join(lines)
+def render(app: App, replies: list[Reply]) -> tuple[str, list[Button]]:
+    """Replies as terminal text; every button of the turn gets its own number, counting on."""
+    lines: list[str] = []
+    choices: list[Button] = []
+    for reply in replies:
+        lines.append(f"{app.library.text('terminal_bot')}: {reply.text}")
+        for button in reply.buttons:
+            choices.append(button)
+            lines.append(f"  {len(choices)}. {button.label}")
+    return "\n".join(lines), choices
 
 
 async def run_interactive(app: App, user: str, stdin: TextIO, stdout: TextIO) -> int:
     """A chat in the terminal; typing a choice's number presses that button."""
     loop = asyncio.get_running_loop()
     lib = app.library
-    choices: list[Button] = []
-    for reply in (await answer(app, incoming_text(user, "/start")))[1]:
-        print(render(app, reply), file=stdout)
-        choices = list(reply.buttons) or choices
+    text, choices = render(app, (await answer(app, incoming_text(user, "/start")))[1])
+    print(text, file=stdout)
     print(f"({lib.text('terminal_choose')})", file=stdout, flush=True)
     while True:
         print(f"{lib.text('terminal_you')}: ", end="", file=stdout, flush=True)
@@ -133,18 +136,23 @@ async def run_interactive(app: App, user: str, stdin: TextIO, stdout: TextIO) ->
         if not line:
             print(f"\n{lib.text('terminal_goodbye')}", file=stdout, flush=True)
             return 0
-        line = line.rstrip("\n")
-        if line.strip().isdigit() and 1 <= int(line.strip()) <= len(choices):
+        typed = line.strip()
+        if typed.isdigit() and len(typed) <= 2 and choices:
+            number = int(typed)
+            if not 1 <= number <= len(choices):
+                print(
+                    lib.text("choice_out_of_range", n=typed, count=str(len(choices))), file=stdout, flush=True
+                )
+                continue
             msg = Incoming(
                 channel=Channel.TERMINAL,
                 platform_user_id=user,
                 kind=MessageKind.ACTION,
-                action=choices[int(line.strip()) - 1].action,
+                action=choices[number - 1].action,
             )
         else:
-            msg = incoming_text(user, line)
+            msg = incoming_text(user, line.rstrip("\n"))
         _, replies = await answer(app, msg)
-        for reply in replies:
-            print(render(app, reply), file=stdout, flush=True)
-            if reply.buttons:
-                choices = list(reply.buttons)
+        text, new_choices = render(app, replies)
+        print(text, file=stdout, flush=True)
+        choices = new_choices or choices

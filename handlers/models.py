@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -119,6 +120,8 @@ class Conversation(Frozen):
     id: int
     user_id: str
     state: ConversationState
+    context: dict[str, Any] = Field(default_factory=dict)
+    escalated_at: datetime | None = None
     started_at: datetime
     updated_at: datetime
 
@@ -133,3 +136,12 @@ class StoredMessage(Frozen):
     buttons: tuple[Button, ...] = ()
     analysis: Analysis | None = None
     created_at: datetime
+
+
+class PracticeQuestion(Frozen):
+    """One round of the practice game: a message and the tactics it really shows."""
+
+    id: str
+    message: str
+    tactics: frozenset[Tactic]
+    explain: str

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 from handlers.models import (
     Analysis,
@@ -14,6 +14,7 @@ from handlers.models import (
     ConversationState,
     Direction,
     MessageKind,
+    PracticeQuestion,
     StoredMessage,
     Tactic,
     User,
@@ -43,13 +44,58 @@ TEXT_KEYS: dict[str, frozenset[str]] = {
     "analysis_tactic_line_noquote": frozenset({"name"}),
     "analysis_next_steps": frozenset(),
     "temporary_error": frozenset(),
+    "crisis_intro": frozenset(),
+    "not_your_fault": frozenset(),
+    "feedback_ask": frozenset(),
+    "feedback_thanks": frozenset(),
+    "feedback_already": frozenset(),
+    "feedback_nothing": frozenset(),
+    "feedback_reason_ask": frozenset(),
+    "feedback_reason_thanks": frozenset(),
+    "share_intro": frozenset(),
+    "share_summary": frozenset({"scenario", "tactics"}),
+    "share_nothing": frozenset(),
+    "share_no_tactic": frozenset(),
+    "share_unknown_scenario": frozenset(),
+    "practice_intro": frozenset(),
+    "practice_question": frozenset({"n", "total", "message"}),
+    "practice_none": frozenset(),
+    "practice_right": frozenset({"answer", "explain"}),
+    "practice_wrong": frozenset({"answer", "explain"}),
+    "practice_done": frozenset({"score", "total"}),
+    "practice_stopped": frozenset(),
+    "practice_stale": frozenset(),
+    "practice_invalid": frozenset(),
+    "practice_not_running": frozenset(),
+    "heading_do_now": frozenset(),
+    "heading_get_out": frozenset(),
+    "heading_who": frozenset(),
+    "heading_call": frozenset(),
+    "heading_feels": frozenset(),
+    "heading_recognise": frozenset(),
+    "heading_do": frozenset(),
+    "heading_example": frozenset(),
+    "choice_out_of_range": frozenset({"n", "count"}),
     "delete_confirm": frozenset(),
     "deleted": frozenset(),
     "delete_cancelled": frozenset(),
 }
 # The action ids a button may carry.
 ACTIONS: frozenset[str] = frozenset(
-    {"call_111", "talk_to_counselor", "learn_more", "menu", "delete_confirm", "delete_cancel"}
+    {
+        "call_111",
+        "talk_to_counselor",
+        "learn_more",
+        "share_with_adult",
+        "helpful",
+        "not_helpful",
+        "feedback_skip",
+        "menu",
+        "delete_confirm",
+        "delete_cancel",
+        "practice_start",
+        "practice_stop",
+    }
 )
 
 
@@ -90,6 +136,22 @@ class GuidanceLibrary(Protocol):
         """True when the library has a text under `key`."""
         ...
 
+    def scenario_title(self, scenario: str) -> str | None:
+        """The short title of a scenario, if the library has guidance for it."""
+        ...
+
+    def scenario_guidance(self, scenario: str) -> str | None:
+        """What to do now and how to get out, for one scenario (None when there is no guide)."""
+        ...
+
+    def crisis_guidance(self, kind: str) -> str | None:
+        """Calm first steps for an acute danger (None for an unknown kind)."""
+        ...
+
+    def practice_questions(self) -> list[PracticeQuestion]:
+        """The practice game's rounds."""
+        ...
+
 
 class UserRepository(Protocol):
     async def get(self, user_id: str) -> User | None:
@@ -118,6 +180,14 @@ class ConversationRepository(Protocol):
         """Move a conversation to another state."""
         ...
 
+    async def set_context(self, conversation_id: int, context: dict[str, Any], now: datetime) -> None:
+        """Replace the conversation's sub-state (practice round, awaited feedback reason)."""
+        ...
+
+    async def purge_before(self, cutoff: datetime) -> int:
+        """Delete never-escalated conversations untouched since `cutoff` (and what hangs on them)."""
+        ...
+
 
 class MessageRepository(Protocol):
     async def add(
@@ -138,8 +208,22 @@ class MessageRepository(Protocol):
         """Record the classifier's analysis on an incoming message."""
         ...
 
+    async def last_analysed(self, conversation_id: int) -> StoredMessage | None:
+        """The newest incoming message of a conversation that carries an analysis."""
+        ...
+
     async def list_for(self, conversation_id: int) -> list[StoredMessage]:
         """All messages of a conversation, oldest first."""
+        ...
+
+
+class FeedbackRepository(Protocol):
+    async def record(self, message_id: int, helpful: bool, now: datetime) -> bool:
+        """Record feedback on an answered message; False when it already had feedback."""
+        ...
+
+    async def set_reason(self, message_id: int, reason: str) -> None:
+        """Attach the student's reason to their feedback."""
         ...
 
 
@@ -152,6 +236,9 @@ class UnitOfWork(Protocol):
 
     @property
     def messages(self) -> MessageRepository: ...
+
+    @property
+    def feedback(self) -> FeedbackRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

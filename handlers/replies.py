@@ -7,6 +7,20 @@ from handlers.ports import GuidanceLibrary
 from handlers.text import shorten
 
 QUOTE_LIMIT = 160
+ANSWER_ACTIONS = ("call_111", "learn_more", "share_with_adult", "talk_to_counselor")
+# Which calm crisis guide fits a crisis seen in which scenario.
+CRISIS_KIND = {
+    "self_harm": "self_harm",
+    "sextortion": "sextortion_now",
+    "cyberbullying_threat": "sextortion_now",
+    "online_kidnapping": "kidnapping_now",
+    "police_impersonation": "kidnapping_now",
+    "stranger_meeting": "meeting_now",
+    "idol_meeting": "meeting_now",
+    "grooming": "meeting_now",
+    "romance": "meeting_now",
+    "model_casting": "meeting_now",
+}
 
 
 def buttons(lib: GuidanceLibrary, *actions: str) -> tuple[Button, ...]:
@@ -24,11 +38,24 @@ def error_reply(lib: GuidanceLibrary) -> Reply:
     return Reply(text=lib.text("temporary_error"), buttons=buttons(lib, "call_111"))
 
 
+def feedback_reply(lib: GuidanceLibrary) -> Reply:
+    """The helpful / not helpful question after an analysis answer."""
+    return Reply(text=lib.text("feedback_ask"), buttons=buttons(lib, "helpful", "not_helpful"))
+
+
+def crisis_reply(analysis: Analysis, lib: GuidanceLibrary) -> Reply:
+    """Safety first: the calm guide for this kind of danger (or the general one), 111 as first button."""
+    kind = CRISIS_KIND.get(analysis.scenario or "")
+    guide = lib.crisis_guidance(kind) if kind else None
+    text = f"{lib.text('crisis_intro')}\n{guide}" if guide else lib.text("crisis")
+    return Reply(text=text, buttons=buttons(lib, "call_111", "talk_to_counselor"))
+
+
 def analysis_replies(analysis: Analysis, lib: GuidanceLibrary) -> list[Reply]:
-    """Crisis first (safety and 111 before anything else), then the tactics with the student's words."""
+    """Crisis first, then the tactics with the student's own words, then what to do and how to get out."""
     replies: list[Reply] = []
     if analysis.crisis:
-        replies.append(Reply(text=lib.text("crisis"), buttons=buttons(lib, "call_111", "talk_to_counselor")))
+        replies.append(crisis_reply(analysis, lib))
     if analysis.tactics:
         lines = [lib.text("analysis_intro")]
         for tactic in analysis.tactics:
@@ -39,10 +66,41 @@ def analysis_replies(analysis: Analysis, lib: GuidanceLibrary) -> list[Reply]:
                 lines.append(lib.text("analysis_tactic_line", name=name, quote=quote))
             else:
                 lines.append(lib.text("analysis_tactic_line_noquote", name=name))
-        lines.append(lib.text("analysis_next_steps"))
-        replies.append(
-            Reply(text="\n".join(lines), buttons=buttons(lib, "call_111", "learn_more", "talk_to_counselor"))
-        )
+        guide = lib.scenario_guidance(analysis.scenario) if analysis.scenario else None
+        lines.append(guide or lib.text("analysis_next_steps"))
+        lines.append(lib.text("not_your_fault"))
+        replies.append(Reply(text="\n".join(lines), buttons=buttons(lib, *ANSWER_ACTIONS)))
+        replies.append(feedback_reply(lib))
     elif not analysis.crisis:
         replies.append(unsure_reply(lib))
     return replies
+
+
+def fit(replies: list[Reply], limit: int) -> list[Reply]:
+    """Split replies longer than a channel allows at line breaks; the buttons stay on the last part."""
+    out: list[Reply] = []
+    for reply in replies:
+        if len(reply.text) <= limit:
+            out.append(reply)
+            continue
+        parts: list[str] = []
+        current = ""
+        for line in reply.text.split("\n"):
+            while len(line) > limit:  # a single line longer than the limit: cut at a space
+                cut = line.rfind(" ", 0, limit) if " " in line[:limit] else limit
+                chunk, line = line[:cut], line[cut:].lstrip()
+                if current:
+                    parts.append(current)
+                    current = ""
+                parts.append(chunk)
+            candidate = f"{current}\n{line}" if current else line
+            if len(candidate) > limit:
+                parts.append(current)
+                current = line
+            else:
+                current = candidate
+        if current:
+            parts.append(current)
+        out += [Reply(text=p) for p in parts[:-1]]
+        out.append(Reply(text=parts[-1], buttons=reply.buttons))
+    return out

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from handlers.actions import answer_action, answer_command
-from handlers.models import (
-    Analysis,
-    Channel,
-    Direction,
-    Incoming,
-    MessageKind,
-    Reply,
-    Turn,
-)
+from handlers import feedback, practice
+from handlers.actions import command_action, simple_action, unknown_action
+from handlers.models import Analysis, Channel, Conversation, Direction, Incoming, MessageKind, Reply, Turn
+from handlers.outcome import KEEP, Outcome
 from handlers.ports import Classifier, ClassifierUnavailable, GuidanceLibrary, UnitOfWork
-from handlers.replies import analysis_replies, buttons, unsure_reply
+from handlers.replies import analysis_replies, buttons, fit
 from handlers.text import clean_text, is_blank
 
 log = logging.getLogger(__name__)
@@ -27,10 +23,12 @@ SMALL_TALK_WORDS = 3
 
 @dataclass(frozen=True)
 class Limits:
-    """How much of a message is stored and analysed."""
+    """How much of a message is stored and analysed, how long a reply may be, how long data is kept."""
 
     max_chars: int = 8000
     retention_days: int = 30
+    # The shortest limit of the channels (Zalo: 2,000 characters; Telegram: 4,096).
+    max_reply_chars: int = 2000
 
 
 @dataclass(frozen=True)
@@ -43,6 +41,7 @@ class Core:
     pseudonym: Callable[[Channel, str], str]
     clock: Callable[[], datetime]
     limits: Limits = Limits()
+    rng: random.Random | None = None
 
 
 _KIND_TEXT_KEYS = {
@@ -75,36 +74,33 @@ async def handle_incoming(msg: Incoming, *, core: Core) -> Turn:
         await uow.commit()
     log.info("message in", extra={"user": user_id, "conversation": conversation.id, "kind": msg.kind.value})
 
-    lib = core.library
-    if msg.kind is MessageKind.ACTION and msg.action == "delete_confirm":
+    action = msg.action or "" if msg.kind is MessageKind.ACTION else None
+    if msg.kind is MessageKind.COMMAND:
+        action = command_action(cleaned.text)
+    if action == "delete_confirm":
         return await _delete_everything(user_id, core)
-    replies: list[Reply] = []
-    analysis: Analysis | None = None
-    if first_contact:
-        replies.append(Reply(text=lib.text("welcome", retention_days=str(core.limits.retention_days))))
-    if msg.kind is MessageKind.ACTION:
-        async with core.uow() as uow:
-            history = await uow.messages.list_for(conversation.id)
-        replies += answer_action(msg.action or "", lib, history)
-    elif msg.kind is MessageKind.COMMAND:
-        replies += answer_command(msg.text or "", lib)
-    elif msg.kind is MessageKind.TEXT:
-        if is_blank(cleaned.text):
-            replies.append(Reply(text=lib.text("empty_message"), buttons=buttons(lib, "call_111")))
-        else:
-            analysis = await _analyze(cleaned.text, core.classifier, user_id)
-            if cleaned.truncated:
-                replies.append(Reply(text=lib.text("message_truncated", limit=str(core.limits.max_chars))))
-            if _is_small_talk(cleaned.text, analysis):
-                replies.append(Reply(text=lib.text("start_prompt"), buttons=buttons(lib, "call_111")))
-            else:
-                replies += analysis_replies(analysis, lib)
-    else:
-        replies.append(Reply(text=lib.text(_KIND_TEXT_KEYS[msg.kind]), buttons=buttons(lib, "call_111")))
 
+    lib = core.library
     async with core.uow() as uow:
-        if analysis is not None:
-            await uow.messages.attach_analysis(incoming_id, analysis)
+        if action is not None:
+            outcome = await _on_action(action, conversation, uow, core, now)
+        elif msg.kind is MessageKind.TEXT:
+            outcome = await _on_text(cleaned.text, cleaned.truncated, conversation, uow, core)
+        else:
+            outcome = Outcome(
+                replies=[Reply(text=lib.text(_KIND_TEXT_KEYS[msg.kind]), buttons=buttons(lib, "call_111"))]
+            )
+        replies = fit(outcome.replies, core.limits.max_reply_chars)
+        if first_contact:
+            welcome = lib.text("welcome", retention_days=str(core.limits.retention_days))
+            replies.insert(0, Reply(text=welcome))
+            if outcome.analysis is not None and outcome.analysis.crisis:
+                # Crisis first: safety and 111 come before the introduction.
+                replies.insert(0, replies.pop(1))
+        if outcome.analysis is not None:
+            await uow.messages.attach_analysis(incoming_id, outcome.analysis)
+        if outcome.context is not KEEP:
+            await uow.conversations.set_context(conversation.id, outcome.context, core.clock())  # type: ignore[arg-type]
         for reply in replies:
             await uow.messages.add(
                 conversation_id=conversation.id,
@@ -115,7 +111,57 @@ async def handle_incoming(msg: Incoming, *, core: Core) -> Turn:
                 buttons=reply.buttons,
             )
         await uow.commit()
-    return Turn(replies=tuple(replies), analysis=analysis, user_id=user_id)
+    return Turn(replies=tuple(replies), analysis=outcome.analysis, user_id=user_id)
+
+
+async def _on_action(
+    action: str, conversation: Conversation, uow: UnitOfWork, core: Core, now: datetime
+) -> Outcome:
+    """Buttons and commands; a stale or unknown one gets a friendly menu, never an error."""
+    lib = core.library
+    context: dict[str, Any] = dict(conversation.context)
+    if action == "practice_start":
+        return practice.start(lib, core.rng)
+    if action == "practice_stop":
+        return practice.stop(context, lib)
+    if action.startswith(practice.PREFIX):
+        return practice.answer(action, context, lib)
+    if action in ("helpful", "not_helpful"):
+        return await feedback.record(action, conversation.id, context, uow, lib, now)
+    if action == "feedback_skip":
+        return feedback.skip(context, lib)
+    last = await uow.messages.last_analysed(conversation.id)
+    replies = simple_action(action, lib, last)
+    return Outcome(replies=replies if replies is not None else unknown_action(lib))
+
+
+async def _on_text(
+    text: str, truncated: bool, conversation: Conversation, uow: UnitOfWork, core: Core
+) -> Outcome:
+    """Typed text: a feedback reason, a practice answer, or a message to analyse."""
+    lib = core.library
+    context: dict[str, Any] = dict(conversation.context)
+    if is_blank(text):
+        return Outcome(replies=[Reply(text=lib.text("empty_message"), buttons=buttons(lib, "call_111"))])
+    if feedback.AWAITING in context:
+        return await feedback.reason(text, context, uow, lib)
+    if "practice" in context and len(text.split()) <= SMALL_TALK_WORDS:
+        # In a game, a short reply is an answer that is not one of the buttons.
+        again = practice.current(context, lib)
+        return Outcome(replies=[Reply(text=lib.text("practice_invalid")), *([again] if again else [])])
+    if "practice" in context:
+        # A long message means the student has something real to ask: leave the game for it.
+        context.pop("practice")
+    analysis = await _analyze(text, core.classifier, conversation.user_id)
+    replies: list[Reply] = []
+    if truncated:
+        replies.append(Reply(text=lib.text("message_truncated", limit=str(core.limits.max_chars))))
+    if _is_small_talk(text, analysis):
+        replies.append(Reply(text=lib.text("start_prompt"), buttons=buttons(lib, "call_111")))
+    else:
+        replies += analysis_replies(analysis, lib)
+    changed = context != conversation.context
+    return Outcome(replies=replies, analysis=analysis, context=context if changed else KEEP)
 
 
 def _is_small_talk(text: str, analysis: Analysis) -> bool:
@@ -139,6 +185,3 @@ async def _analyze(text: str, classifier: Classifier, user_id: str) -> Analysis:
     except ClassifierUnavailable:
         log.warning("classifier unavailable; answering unsure", extra={"user": user_id})
         return Analysis(unsure=True, backend="unavailable")
-
-
-__all__ = ["Core", "Limits", "handle_incoming", "unsure_reply"]

@@ -23,8 +23,10 @@ MAX_SEGMENTS = 12
 CUE_BONUS = 0.15
 # Crisis found only by the lexicon is reported with this score.
 CUE_CRISIS_SCORE = 0.95
-SCENARIO_MIN = 0.3
+SCENARIO_MIN = 0.15
 UNSURE_MARGIN = 0.15
+# How much weaker another clause may show a tactic and still be quoted instead of a clause already used.
+SWITCH_MARGIN = 0.35
 _PIECE = re.compile(r"[^.!?;…\n]+[.!?;…]*")
 
 
@@ -65,29 +67,66 @@ def _cap(text: str, seg: Segment) -> Segment:
     return Segment(seg.start, end if end > seg.start else seg.start + MAX_QUOTE)
 
 
+def _ranked(
+    label: str, cues: dict[str, list[Evidence]], pieces: list[tuple[Segment, np.ndarray]]
+) -> list[tuple[float, float, Segment]]:
+    """Clauses by how well they show `label`: (score with cue bonus, model probability, clause)."""
+    j = COLUMNS.index(label)
+    cue_spans = cues.get(label, [])
+    ranked = []
+    for seg, p in pieces:
+        has_cue = any(c.start < seg.end and seg.start < c.end for c in cue_spans)
+        ranked.append((float(p[j]) + (CUE_BONUS if has_cue else 0.0), float(p[j]), seg))
+    return sorted(ranked, key=lambda r: -r[0])
+
+
+def _evidence(text: str, label: str, seg: Segment, cues: dict[str, list[Evidence]]) -> Evidence:
+    inside = [c for c in cues.get(label, []) if seg.start <= c.start and c.end <= seg.end]
+    if seg.end - seg.start > MAX_QUOTE and inside:
+        return inside[0]
+    capped = _cap(text, seg)
+    return Evidence(tactic=label, start=capped.start, end=capped.end, text=text[capped.start : capped.end])
+
+
 def quote(
     text: str, label: str, cues: dict[str, list[Evidence]], pieces: list[tuple[Segment, np.ndarray]]
 ) -> Evidence:
     """The clause that best shows `label`: the model's favourite clause, cue clauses preferred."""
-    j = COLUMNS.index(label)
-    cue_spans = cues.get(label, [])
     if not pieces:
-        if cue_spans:
-            return cue_spans[0]
-        seg = _cap(text, segments(text)[0])
-        return Evidence(tactic=label, start=seg.start, end=seg.end, text=text[seg.start : seg.end])
+        if cues.get(label):
+            return cues[label][0]
+        return _evidence(text, label, segments(text)[0], cues)
+    return _evidence(text, label, _ranked(label, cues, pieces)[0][2], cues)
 
-    def score(item: tuple[Segment, np.ndarray]) -> float:
-        seg, p = item
-        has_cue = any(c.start < seg.end and seg.start < c.end for c in cue_spans)
-        return float(p[j]) + (CUE_BONUS if has_cue else 0.0)
 
-    best, _ = max(pieces, key=score)
-    inside = [c for c in cue_spans if best.start <= c.start and c.end <= best.end]
-    if best.end - best.start > MAX_QUOTE and inside:
-        return inside[0]
-    seg = _cap(text, best)
-    return Evidence(tactic=label, start=seg.start, end=seg.end, text=text[seg.start : seg.end])
+def quotes(
+    text: str,
+    labels: list[str],
+    thresholds: dict[str, float],
+    cues: dict[str, list[Evidence]],
+    pieces: list[tuple[Segment, np.ndarray]],
+) -> dict[str, Evidence]:
+    """One quote per label, each label taking a clause not already quoted when another clause
+    shows that label nearly as well (so "fear" and "control" do not quote the same words)."""
+    if not pieces:
+        return {label: quote(text, label, cues, pieces) for label in labels}
+    ranked = {label: _ranked(label, cues, pieces) for label in labels}
+    chosen: dict[str, Evidence] = {}
+    used: set[Segment] = set()
+    for label in sorted(labels, key=lambda lb: -ranked[lb][0][0]):
+        best_score = ranked[label][0][0]
+        pick = ranked[label][0][2]
+        for score, prob, seg in ranked[label]:
+            if (
+                seg not in used
+                and score >= best_score - SWITCH_MARGIN
+                and prob >= thresholds.get(label, 0.5) / 2
+            ):
+                pick = seg
+                break
+        used.add(pick)
+        chosen[label] = _evidence(text, label, pick, cues)
+    return chosen
 
 
 def build_analysis(
@@ -112,7 +151,8 @@ def build_analysis(
     crisis_p = float(p[COLUMNS.index("crisis")])
     crisis_cue = bool(cues.get("crisis"))
     crisis = crisis_p >= thresholds["crisis"] or crisis_cue
-    evidence = [quote(text, t.value, cues, pieces) for t in tactics]
+    quoted = quotes(text, [t.value for t in tactics], thresholds, cues, pieces)
+    evidence = [quoted[t.value] for t in tactics]
     if crisis:
         evidence.append(cues["crisis"][0] if crisis_cue else quote(text, "crisis", cues, pieces))
     near = any(thresholds[t] - UNSURE_MARGIN <= p[j] < thresholds[t] for j, t in enumerate(TACTICS))

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -48,11 +60,18 @@ class UserRow(Base):
 
 class ConversationRow(Base):
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_user", "user_id", "id"),)
+    __table_args__ = (
+        Index("ix_conversations_user", "user_id", "id"),
+        Index("ix_conversations_updated", "updated_at"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     user_id: Mapped[str] = mapped_column(String(40), ForeignKey("users.id", ondelete="CASCADE"))
     state: Mapped[str] = mapped_column(String(32))
+    # Sub-state of the conversation: a practice round in progress, a feedback reason awaited.
+    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
+    # Set when the conversation was handed to a counselor; such conversations are kept past retention.
+    escalated_at: Mapped[datetime | None]
     started_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -69,4 +88,15 @@ class MessageRow(Base):
     action: Mapped[str | None] = mapped_column(String(64))
     buttons: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     analysis: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+
+
+class FeedbackRow(Base):
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("message_id", name="uq_feedback_message"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    message_id: Mapped[int] = mapped_column(Id, ForeignKey("messages.id", ondelete="CASCADE"))
+    helpful: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]

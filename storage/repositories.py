@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.models import (
@@ -18,7 +19,7 @@ from handlers.models import (
     StoredMessage,
     User,
 )
-from storage.models import ConversationRow, MessageRow, UserRow
+from storage.models import ConversationRow, FeedbackRow, MessageRow, UserRow
 
 
 class SqlAlchemyUserRepository:
@@ -48,6 +49,8 @@ class SqlAlchemyUserRepository:
     async def delete(self, user_id: str) -> bool:
         """Delete the user and everything stored about them; False when there was nothing."""
         conversations = select(ConversationRow.id).where(ConversationRow.user_id == user_id)
+        messages = select(MessageRow.id).where(MessageRow.conversation_id.in_(conversations))
+        await self.session.execute(delete(FeedbackRow).where(FeedbackRow.message_id.in_(messages)))
         await self.session.execute(delete(MessageRow).where(MessageRow.conversation_id.in_(conversations)))
         await self.session.execute(delete(ConversationRow).where(ConversationRow.user_id == user_id))
         result = await self.session.execute(delete(UserRow).where(UserRow.id == user_id))
@@ -85,6 +88,31 @@ class SqlAlchemyConversationRepository:
             .where(ConversationRow.id == conversation_id)
             .values(state=state.value, updated_at=now)
         )
+
+    async def set_context(self, conversation_id: int, context: dict[str, Any], now: datetime) -> None:
+        """Replace the conversation's sub-state (practice round, awaited feedback reason)."""
+        await self.session.execute(
+            update(ConversationRow)
+            .where(ConversationRow.id == conversation_id)
+            .values(context=context, updated_at=now)
+        )
+
+    async def purge_before(self, cutoff: datetime) -> int:
+        """Delete conversations never escalated and untouched since `cutoff`, with their messages,
+        feedback, and users left with nothing; return how many conversations went."""
+        old = select(ConversationRow.id).where(
+            ConversationRow.updated_at < cutoff, ConversationRow.escalated_at.is_(None)
+        )
+        ids = list((await self.session.execute(old)).scalars())
+        if not ids:
+            return 0
+        messages = select(MessageRow.id).where(MessageRow.conversation_id.in_(ids))
+        await self.session.execute(delete(FeedbackRow).where(FeedbackRow.message_id.in_(messages)))
+        await self.session.execute(delete(MessageRow).where(MessageRow.conversation_id.in_(ids)))
+        await self.session.execute(delete(ConversationRow).where(ConversationRow.id.in_(ids)))
+        orphans = select(UserRow.id).where(~exists().where(ConversationRow.user_id == UserRow.id))
+        await self.session.execute(delete(UserRow).where(UserRow.id.in_(orphans)))
+        return len(ids)
 
 
 class SqlAlchemyMessageRepository:
@@ -127,8 +155,45 @@ class SqlAlchemyMessageRepository:
             .values(analysis=analysis.model_dump(mode="json"))
         )
 
+    async def last_analysed(self, conversation_id: int) -> StoredMessage | None:
+        """The newest incoming message of a conversation that carries an analysis."""
+        stmt = (
+            select(MessageRow)
+            .where(
+                MessageRow.conversation_id == conversation_id,
+                MessageRow.direction == Direction.IN.value,
+                MessageRow.analysis.is_not(None),
+            )
+            .order_by(MessageRow.id.desc())
+            .limit(1)
+        )
+        row = (await self.session.execute(stmt)).scalar_one_or_none()
+        return StoredMessage.model_validate(row, from_attributes=True) if row else None
+
     async def list_for(self, conversation_id: int) -> list[StoredMessage]:
         """All messages of a conversation, oldest first."""
         stmt = select(MessageRow).where(MessageRow.conversation_id == conversation_id).order_by(MessageRow.id)
         rows = (await self.session.execute(stmt)).scalars().all()
         return [StoredMessage.model_validate(r, from_attributes=True) for r in rows]
+
+
+class SqlAlchemyFeedbackRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def record(self, message_id: int, helpful: bool, now: datetime) -> bool:
+        """Record feedback on an answered message; False when it already had feedback."""
+        exists_already = await self.session.execute(
+            select(FeedbackRow.id).where(FeedbackRow.message_id == message_id)
+        )
+        if exists_already.scalar_one_or_none() is not None:
+            return False
+        self.session.add(FeedbackRow(message_id=message_id, helpful=helpful, created_at=now))
+        await self.session.flush()
+        return True
+
+    async def set_reason(self, message_id: int, reason: str) -> None:
+        """Attach the student's reason to their feedback."""
+        await self.session.execute(
+            update(FeedbackRow).where(FeedbackRow.message_id == message_id).values(reason=reason)
+        )

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from handlers.ports import StorageUnavailable
 from storage.repositories import (
     SqlAlchemyConversationRepository,
+    SqlAlchemyFeedbackRepository,
     SqlAlchemyMessageRepository,
     SqlAlchemyUserRepository,
 )
@@ -20,6 +21,7 @@ class SqlAlchemyUnitOfWork:
     users: SqlAlchemyUserRepository
     conversations: SqlAlchemyConversationRepository
     messages: SqlAlchemyMessageRepository
+    feedback: SqlAlchemyFeedbackRepository
 
     def __init__(self, session_factory: async_sessionmaker[Any]) -> None:
         self._factory = session_factory
@@ -30,6 +32,7 @@ class SqlAlchemyUnitOfWork:
         self.users = SqlAlchemyUserRepository(self._session)
         self.conversations = SqlAlchemyConversationRepository(self._session)
         self.messages = SqlAlchemyMessageRepository(self._session)
+        self.feedback = SqlAlchemyFeedbackRepository(self._session)
         return self
 
     async def __aexit__(

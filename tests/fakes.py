@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from handlers.models import (
     Analysis,
@@ -29,6 +29,7 @@ class InMemoryStore:
         self.users: dict[str, User] = {}
         self.conversations: dict[int, Conversation] = {}
         self.messages: dict[int, StoredMessage] = {}
+        self.feedback: dict[int, tuple[bool, str | None]] = {}
         self.ids = itertools.count(1)
         self.commits = 0
 
@@ -80,6 +81,27 @@ class InMemoryConversationRepository:
         conv = self.s.conversations[conversation_id]
         self.s.conversations[conversation_id] = conv.model_copy(update={"state": state, "updated_at": now})
 
+    async def set_context(self, conversation_id: int, context: dict[str, Any], now: datetime) -> None:
+        conv = self.s.conversations[conversation_id]
+        self.s.conversations[conversation_id] = conv.model_copy(
+            update={"context": context, "updated_at": now}
+        )
+
+    async def purge_before(self, cutoff: datetime) -> int:
+        old = [
+            c.id for c in self.s.conversations.values() if c.updated_at < cutoff and c.escalated_at is None
+        ]
+        for cid in old:
+            for mid in [m.id for m in self.s.messages.values() if m.conversation_id == cid]:
+                del self.s.messages[mid]
+                self.s.feedback.pop(mid, None)
+            del self.s.conversations[cid]
+        for uid in [
+            u for u in self.s.users if not any(c.user_id == u for c in self.s.conversations.values())
+        ]:
+            del self.s.users[uid]
+        return len(old)
+
 
 class InMemoryMessageRepository:
     def __init__(self, pending: InMemoryStore) -> None:
@@ -112,10 +134,33 @@ class InMemoryMessageRepository:
     async def attach_analysis(self, message_id: int, analysis: Analysis) -> None:
         self.s.messages[message_id] = self.s.messages[message_id].model_copy(update={"analysis": analysis})
 
+    async def last_analysed(self, conversation_id: int) -> StoredMessage | None:
+        mine = [
+            m
+            for m in self.s.messages.values()
+            if m.conversation_id == conversation_id and m.direction is Direction.IN and m.analysis is not None
+        ]
+        return max(mine, key=lambda m: m.id) if mine else None
+
     async def list_for(self, conversation_id: int) -> list[StoredMessage]:
         return sorted(
             (m for m in self.s.messages.values() if m.conversation_id == conversation_id), key=lambda m: m.id
         )
+
+
+class InMemoryFeedbackRepository:
+    def __init__(self, pending: InMemoryStore) -> None:
+        self.s = pending
+
+    async def record(self, message_id: int, helpful: bool, now: datetime) -> bool:
+        if message_id in self.s.feedback:
+            return False
+        self.s.feedback[message_id] = (helpful, None)
+        return True
+
+    async def set_reason(self, message_id: int, reason: str) -> None:
+        helpful, _ = self.s.feedback[message_id]
+        self.s.feedback[message_id] = (helpful, reason)
 
 
 class InMemoryUnitOfWork:
@@ -129,10 +174,12 @@ class InMemoryUnitOfWork:
         self.pending.users = dict(self.store.users)
         self.pending.conversations = dict(self.store.conversations)
         self.pending.messages = dict(self.store.messages)
+        self.pending.feedback = dict(self.store.feedback)
         self.pending.ids = self.store.ids
         self.users = InMemoryUserRepository(self.pending)
         self.conversations = InMemoryConversationRepository(self.pending)
         self.messages = InMemoryMessageRepository(self.pending)
+        self.feedback = InMemoryFeedbackRepository(self.pending)
         return self
 
     async def __aexit__(
@@ -144,6 +191,7 @@ class InMemoryUnitOfWork:
         self.store.users = dict(self.pending.users)
         self.store.conversations = dict(self.pending.conversations)
         self.store.messages = dict(self.pending.messages)
+        self.store.feedback = dict(self.pending.feedback)
         self.store.commits += 1
 
     async def rollback(self) -> None:

@@ -163,6 +163,31 @@ class TestOperatorErrors:
 
     def test_db_upgrade_and_content_check(self, config: Path) -> None:
         done = run(["--config", str(config), "db", "upgrade"])
-        assert done.returncode == 0 and b"schema at 0001" in done.stdout
+        assert done.returncode == 0 and b"schema at 0002 (newest 0002)" in done.stdout
         done = run(["--config", str(config), "content", "check"])
         assert done.returncode == 0 and b"ok" in done.stdout
+
+
+class TestRetention:
+    def test_retention_run_reports_what_it_deleted(self, config: Path) -> None:
+        run(["--config", str(config), "chat", "--jsonl"], b'{"user":"a","text":"hello"}\n')
+        config.write_text(
+            config.read_text(encoding="utf-8") + "privacy:\n  retention_days: 1\n", encoding="utf-8"
+        )
+        done = run(["--config", str(config), "retention", "run"])
+        assert done.returncode == 0
+        assert b"deleted 0 conversation(s) older than 1 days" in done.stdout  # it is only seconds old
+
+
+class TestInteractive:
+    def test_numbers_count_on_across_replies_and_bad_numbers_are_explained(self, config: Path) -> None:
+        scam = "Cục Cảnh sát thông báo bạn liên quan đường dây rửa tiền. Không được nói với ai, chuyển 20 triệu ngay."
+        stdin = f"{scam}\n5\n9\n/luyentap\n".encode()
+        done = run(["--config", str(config), "chat", "--user", "tester"], stdin)
+        out = done.stdout.decode()
+        assert done.returncode == 0 and "Traceback" not in done.stderr.decode()
+        assert "  5. 👍 Có ích" in out  # the feedback buttons continue the answer's numbering
+        assert "Cảm ơn bạn đã cho mình biết" in out  # 5 pressed "helpful"
+        assert "Không có lựa chọn số 9" in out
+        assert "Câu 1/5" in out
+        assert out.rstrip().endswith("Tạm biệt nhé. Khi cần, gõ notalone chat hoặc gọi 111.")

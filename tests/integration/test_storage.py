@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import pytest
@@ -149,3 +149,55 @@ class TestCoreOnRealDatabase:
             rows = (await conn.execute(text("SELECT direction, text FROM messages ORDER BY id"))).all()
         assert rows[0] == ("in", SCAM)
         assert [r[1] for r in rows[1:]] == [r.text for r in turn.replies]
+
+
+class TestContextFeedbackRetention:
+    async def test_context_and_feedback_round_trip(self, migrated: AsyncEngine) -> None:
+        make = uow_factory(migrated)
+        async with make() as uow:
+            await uow.users.touch("u_5", Channel.TELEGRAM, "5", NOW)
+            conv = await uow.conversations.open("u_5", NOW)
+            mid = await uow.messages.add(
+                conversation_id=conv.id, direction=Direction.IN, kind=MessageKind.TEXT, now=NOW
+            )
+            await uow.messages.attach_analysis(mid, Analysis(tactics=(Tactic.CONTROL,), backend="t"))
+            await uow.conversations.set_context(conv.id, {"practice": {"order": ["p01"], "i": 0}}, NOW)
+            assert await uow.feedback.record(mid, False, NOW) is True
+            assert await uow.feedback.record(mid, True, NOW) is False
+            await uow.feedback.set_reason(mid, "chưa rõ")
+            await uow.commit()
+        async with make() as uow:
+            current = await uow.conversations.current("u_5")
+            assert current is not None and current.context == {"practice": {"order": ["p01"], "i": 0}}
+            last = await uow.messages.last_analysed(current.id)
+            assert last is not None and last.id == mid
+        async with migrated.connect() as conn:
+            row = (await conn.execute(text("SELECT helpful, reason FROM feedback"))).one()
+        assert (bool(row[0]), row[1]) == (False, "chưa rõ")
+
+    async def test_purge_keeps_recent_and_escalated_conversations(self, migrated: AsyncEngine) -> None:
+        make = uow_factory(migrated)
+        old, recent = NOW - timedelta(days=40), NOW - timedelta(days=2)
+        async with make() as uow:
+            for user, when in (("u_old", old), ("u_recent", recent), ("u_escalated", old)):
+                await uow.users.touch(user, Channel.TERMINAL, None, when)
+                conv = await uow.conversations.open(user, when)
+                mid = await uow.messages.add(
+                    conversation_id=conv.id, direction=Direction.IN, kind=MessageKind.TEXT, now=when
+                )
+                await uow.feedback.record(mid, True, when)
+            await uow.commit()
+        async with migrated.begin() as conn:
+            await conn.execute(
+                text("UPDATE conversations SET escalated_at = updated_at WHERE user_id = 'u_escalated'")
+            )
+        async with make() as uow:
+            assert await uow.conversations.purge_before(NOW - timedelta(days=30)) == 1
+            await uow.commit()
+        async with migrated.connect() as conn:
+            users = {r[0] for r in (await conn.execute(text("SELECT id FROM users"))).all()}
+            counts = [
+                (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
+                for t in ("messages", "feedback")
+            ]
+        assert users == {"u_recent", "u_escalated"} and counts == [2, 2]

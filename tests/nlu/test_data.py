@@ -102,5 +102,9 @@ class TestDataSet:
         assert not {normalize(e.text) for e in dev} & {normalize(e.text) for e in train}
 
     def test_tactic_slugs_match_content_files(self) -> None:
-        files = {p.stem for p in (LIBRARY / "vi" / "tactics").glob("*.md")}
+        files = {p.stem for p in (LIBRARY / "vi" / "tactics").glob("*.yml")}
         assert files == {t.value for t in Tactic}
+
+    def test_every_scam_scenario_has_a_guide_and_every_guide_a_scenario(self) -> None:
+        guides = {p.stem for p in (LIBRARY / "vi" / "scenarios").glob("*.yml")}
+        assert guides == set(scenarios()) - {"everyday", "self_harm"}

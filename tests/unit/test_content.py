@@ -25,10 +25,13 @@ def test_problems_are_reported_with_file_and_field(tmp_path: Path) -> None:
     body = messages.read_text(encoding="utf-8")
     body = body.replace("  hotline: |-", "  hotlin: |-").replace("{limit}", "{limt}")
     messages.write_text(body, encoding="utf-8")
-    (tmp_path / "lib" / "vi" / "tactics" / "fear.md").unlink()
+    (tmp_path / "lib" / "vi" / "tactics" / "fear.yml").unlink()
+    guide = tmp_path / "lib" / "vi" / "scenarios" / "bank_lock.yml"
+    guide.write_text(guide.read_text(encoding="utf-8") + "extra_field: x\n", encoding="utf-8")
     with pytest.raises(ContentError) as err:
         load_library(tmp_path / "lib", "vi", text_keys=TEXT_KEYS, actions=ACTIONS)
     problems = str(err.value).splitlines()
     assert any("texts.hotline: missing" in p and "messages.yml" in p for p in problems)
     assert any("texts.message_truncated: unknown placeholder" in p for p in problems)
-    assert any("fear.md: missing" in p for p in problems)
+    assert any("fear.yml: missing" in p for p in problems)
+    assert any("bank_lock.yml: extra_field: Extra inputs are not permitted" in p for p in problems)

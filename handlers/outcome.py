@@ -1,0 +1,18 @@
+"""What one step of the conversation produced: replies, the analysis, and the conversation's new sub-state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from handlers.models import Analysis, Reply
+
+KEEP = object()  # the conversation's context stays as it was
+
+
+@dataclass
+class Outcome:
+    replies: list[Reply] = field(default_factory=list)
+    analysis: Analysis | None = None
+    # A new context for the conversation, or KEEP.
+    context: dict[str, Any] | object = KEEP

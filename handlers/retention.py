@@ -1,0 +1,20 @@
+"""The retention job: conversations never escalated are deleted after the configured number of days."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from handlers.ports import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+async def purge_expired(*, uow: Callable[[], UnitOfWork], now: datetime, days: int) -> int:
+    """Delete what the retention limit no longer allows us to keep; return how many conversations went."""
+    async with uow() as work:
+        removed = await work.conversations.purge_before(now - timedelta(days=days))
+        await work.commit()
+    log.info("retention purge", extra={"conversation": removed})
+    return removed
