@@ -14,6 +14,7 @@ import yaml
 
 from bot.logs import configure_logging
 from bot.main import StartupError, build_app, load_content, open_engine, where
+from bot.serve import run_telegram, serve
 from bot.settings import ConfigError, Settings, load_settings, masked
 from bot.terminal import run_interactive, run_jsonl
 from nlu import cli as nlu_cli
@@ -53,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     rasa.add_argument(
         "rasa_action", choices=["setup", "validate", "serve"], help="serve = setup + train + serve"
     )
+
+    run = sub.add_parser("run", help="run a channel")
+    run.add_subparsers(dest="action", required=True).add_parser("telegram", help="Telegram, long polling")
+    serve = sub.add_parser("serve", help="the web app: Telegram webhook, /healthz, /readyz, /goi/111")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
 
     retention = sub.add_parser("retention", help="data retention")
     retention.add_subparsers(dest="action", required=True).add_parser(
@@ -112,6 +119,14 @@ async def _retention(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _run_telegram(settings: Settings, args: argparse.Namespace) -> int:
+    return await run_telegram(settings)
+
+
+async def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    return await serve(settings, args.host, args.port)
+
+
 COMMANDS: dict[tuple[str, str | None], Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]] = {
     ("chat", None): _chat,
     ("config", "show"): _config_show,
@@ -119,6 +134,8 @@ COMMANDS: dict[tuple[str, str | None], Callable[[Settings, argparse.Namespace], 
     ("db", "current"): _db,
     ("content", "check"): _content_check,
     ("retention", "run"): _retention,
+    ("run", "telegram"): _run_telegram,
+    ("serve", None): _serve,
 }
 
 

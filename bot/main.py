@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import Settings
 from content.loader import ContentError, load_library
+from handlers.flood import FloodLimiter
 from handlers.models import Channel, Incoming, Reply, Turn
 from handlers.ports import ACTIONS, TEXT_KEYS, GuidanceLibrary
 from handlers.privacy import pseudonymize
@@ -160,6 +161,7 @@ async def build_app(settings: Settings) -> App:
             retention_days=settings.privacy.retention_days,
             max_reply_chars=settings.chat.max_reply_chars,
         ),
+        flood=FloodLimiter(settings.chat.flood_per_minute),
     )
     app = App(settings=settings, engine=engine, core=core)
     await app.purge_expired()

@@ -18,6 +18,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from bot.telegram.settings import TelegramSettings
 from content.settings import ContentSettings
 from nlu.settings import EmbeddedNlu, NluSettings, RasaNlu
 from storage.settings import StorageSettings
@@ -26,7 +27,12 @@ ENV_PREFIX = "NOTALONE_"
 NLU_BACKENDS = ("embedded", "rasa")
 CONFIG_ENV = "NOTALONE_CONFIG"
 # Keys that hold secrets: refused in config.yaml, read only from the environment.
-SECRET_KEYS = {("storage", "password"), ("privacy", "pseudonym_key")}
+SECRET_KEYS = {
+    ("storage", "password"),
+    ("privacy", "pseudonym_key"),
+    ("telegram", "token"),
+    ("telegram", "webhook_secret"),
+}
 
 
 class ConfigError(Exception):
@@ -50,6 +56,8 @@ class ChatSettings(BaseModel):
     max_message_chars: int = Field(default=8000, ge=100, le=100_000)
     # Longer replies are split; 2,000 fits every channel (Zalo's limit; Telegram allows 4,096).
     max_reply_chars: int = Field(default=2000, ge=500, le=4096)
+    # Messages a student may send per minute before the bot asks them to slow down (a crisis never waits).
+    flood_per_minute: int = Field(default=20, ge=1, le=600)
 
 
 class Settings(BaseSettings):
@@ -65,6 +73,7 @@ class Settings(BaseSettings):
     content: ContentSettings = ContentSettings()
     privacy: PrivacySettings = PrivacySettings()
     chat: ChatSettings = ChatSettings()
+    telegram: TelegramSettings = TelegramSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -76,6 +76,20 @@ TEXT_KEYS: dict[str, frozenset[str]] = {
     "heading_do": frozenset(),
     "heading_example": frozenset(),
     "choice_out_of_range": frozenset({"n", "count"}),
+    "flood_slow_down": frozenset(),
+    "command_xoa": frozenset(),
+    "command_help": frozenset(),
+    "command_111": frozenset(),
+    "command_luyentap": frozenset(),
+    "command_start": frozenset(),
+    "telegram_open_dialer": frozenset(),
+    "telegram_copy_111": frozenset(),
+    "telegram_contact_name": frozenset(),
+    "group_hint": frozenset(),
+    "call_page_title": frozenset(),
+    "call_page_111": frozenset(),
+    "call_page_113": frozenset(),
+    "call_page_note": frozenset(),
     "delete_confirm": frozenset(),
     "deleted": frozenset(),
     "delete_cancelled": frozenset(),
@@ -97,6 +111,8 @@ ACTIONS: frozenset[str] = frozenset(
         "practice_stop",
     }
 )
+# Commands shown in a channel's menu, in this order (descriptions: texts "command_<name>").
+MENU_COMMANDS = ("start", "luyentap", "111", "help", "xoa")
 
 
 class ClassifierUnavailable(Exception):

@@ -11,6 +11,7 @@ from typing import Any
 
 from handlers import feedback, practice
 from handlers.actions import command_action, simple_action, unknown_action
+from handlers.flood import FloodLimiter
 from handlers.models import Analysis, Channel, Conversation, Direction, Incoming, MessageKind, Reply, Turn
 from handlers.outcome import KEEP, Outcome
 from handlers.ports import Classifier, ClassifierUnavailable, GuidanceLibrary, UnitOfWork
@@ -42,6 +43,7 @@ class Core:
     clock: Callable[[], datetime]
     limits: Limits = Limits()
     rng: random.Random | None = None
+    flood: FloodLimiter | None = None
 
 
 _KIND_TEXT_KEYS = {
@@ -85,7 +87,8 @@ async def handle_incoming(msg: Incoming, *, core: Core) -> Turn:
         if action is not None:
             outcome = await _on_action(action, conversation, uow, core, now)
         elif msg.kind is MessageKind.TEXT:
-            outcome = await _on_text(cleaned.text, cleaned.truncated, conversation, uow, core)
+            flooding = core.flood is not None and not core.flood.allow(user_id, now)
+            outcome = await _on_text(cleaned.text, cleaned.truncated, conversation, uow, core, flooding)
         else:
             outcome = Outcome(
                 replies=[Reply(text=lib.text(_KIND_TEXT_KEYS[msg.kind]), buttons=buttons(lib, "call_111"))]
@@ -136,7 +139,12 @@ async def _on_action(
 
 
 async def _on_text(
-    text: str, truncated: bool, conversation: Conversation, uow: UnitOfWork, core: Core
+    text: str,
+    truncated: bool,
+    conversation: Conversation,
+    uow: UnitOfWork,
+    core: Core,
+    flooding: bool = False,
 ) -> Outcome:
     """Typed text: a feedback reason, a practice answer, or a message to analyse."""
     lib = core.library
@@ -153,6 +161,12 @@ async def _on_text(
         # A long message means the student has something real to ask: leave the game for it.
         context.pop("practice")
     analysis = await _analyze(text, core.classifier, conversation.user_id)
+    if flooding and not analysis.crisis:
+        # Too many messages in a minute: ask to slow down. A crisis is never held back.
+        return Outcome(
+            replies=[Reply(text=lib.text("flood_slow_down"), buttons=buttons(lib, "call_111"))],
+            analysis=analysis,
+        )
     replies: list[Reply] = []
     if truncated:
         replies.append(Reply(text=lib.text("message_truncated", limit=str(core.limits.max_chars))))

@@ -62,9 +62,10 @@ class TestJsonl:
         # Paying now or the photos leak: a crisis, so safety and 111 come first, then the quoted words.
         assert scam[0]["crisis"] is True and scam[0]["buttons"][0]["action"] == "call_111"
         assert any("“ck 2tr ngay ko t tung anh m len group truong”" in r["text"] for r in scam[1:])
-        crisis = [r for r in replies if r["user"] == "b" and r["buttons"]]
-        assert crisis[0]["crisis"] is True
-        assert crisis[0]["buttons"][0]["action"] == "call_111"
+        first = next(r for r in replies if r["user"] == "b")  # b's very first reply, before any welcome
+        assert (
+            first["crisis"] is True and first["buttons"][0]["action"] == "call_111" and "111" in first["text"]
+        )
 
     def test_actions_and_unknown_action(self, config: Path) -> None:
         stdin = b'{"user":"a","action":"call_111"}\n{"user":"a","action":"nope"}\n'
@@ -191,3 +192,23 @@ class TestInteractive:
         assert "Không có lựa chọn số 9" in out
         assert "Câu 1/5" in out
         assert out.rstrip().endswith("Tạm biệt nhé. Khi cần, gõ notalone chat hoặc gọi 111.")
+
+
+class TestTelegramConfig:
+    def test_run_telegram_without_token_names_the_variable(self, config: Path) -> None:
+        done = run(["--config", str(config), "run", "telegram"])
+        assert done.returncode == 2
+        assert (
+            done.stderr.decode().strip()
+            == "notalone: telegram.token is required: set NOTALONE_TELEGRAM__TOKEN"
+        )
+
+    def test_token_in_the_file_is_refused(self, tmp_path: Path) -> None:
+        bad = tmp_path / "config.yaml"
+        bad.write_text("telegram:\n  token: '123:abc'\n", encoding="utf-8")
+        done = run(["--config", str(bad), "run", "telegram"])
+        assert done.returncode == 2 and "NOTALONE_TELEGRAM__TOKEN" in done.stderr.decode()
+
+    def test_webhook_needs_public_address_and_secret(self, config: Path) -> None:
+        done = run(["--config", str(config), "serve"], env={"NOTALONE_TELEGRAM__TOKEN": "123:abc"})
+        assert done.returncode == 2 and "telegram.public_base_url" in done.stderr.decode()

@@ -1,0 +1,1 @@
+"""The Telegram channel: an adapter only (Update -> core message, core replies -> Bot API calls)."""

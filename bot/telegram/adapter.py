@@ -1,0 +1,179 @@
+"""PTB callbacks: each turns an Update into an Incoming, runs the core, and sends its replies."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from telegram import Message, Update
+from telegram.constants import ChatAction, ChatType
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import ContextTypes
+
+from bot.main import App
+from bot.telegram.render import hotline_keyboard, keyboard, text_of
+from handlers.models import Channel, Incoming, MessageKind, Reply
+from handlers.ports import StorageUnavailable
+
+log = logging.getLogger(__name__)
+SEND_ATTEMPTS = 4
+
+
+@dataclass
+class TelegramServices:
+    app: App
+    public_base_url: str | None
+    bot_username: str = ""
+
+
+def services(context: ContextTypes.DEFAULT_TYPE) -> TelegramServices:
+    found = context.application.bot_data["notalone"]
+    assert isinstance(found, TelegramServices)
+    return found
+
+
+def kind_of(message: Message) -> MessageKind:
+    """What a student sent, as the core understands it (a caption counts as text)."""
+    if message.text or message.caption:
+        return MessageKind.COMMAND if (message.text or "").startswith("/") else MessageKind.TEXT
+    if message.photo:
+        return MessageKind.IMAGE
+    if message.sticker:
+        return MessageKind.STICKER
+    if message.voice or message.audio or message.video_note:
+        return MessageKind.VOICE
+    if message.document or message.video or message.animation:
+        return MessageKind.FILE
+    if message.location or message.venue:
+        return MessageKind.LOCATION
+    return MessageKind.OTHER
+
+
+def addressed(message: Message, bot_username: str) -> bool:
+    """In a group, the bot answers only when named, replied to, or given a command meant for it."""
+    if message.chat.type == ChatType.PRIVATE:
+        return True
+    text = message.text or message.caption or ""
+    mention = f"@{bot_username}".lower() if bot_username else None
+    if mention and mention in text.lower():
+        return True
+    replied = message.reply_to_message
+    return bool(replied and replied.from_user and replied.from_user.username == bot_username)
+
+
+def strip_mention(text: str, bot_username: str) -> str:
+    return text.replace(f"@{bot_username}", "").strip() if bot_username else text
+
+
+async def send(context: ContextTypes.DEFAULT_TYPE, chat_id: int, reply: Reply) -> None:
+    """Send one reply, retrying what Telegram says may be retried (429 after its wait, 5xx, timeouts)."""
+    svc = services(context)
+    for attempt in range(1, SEND_ATTEMPTS + 1):
+        try:
+            await context.bot.send_message(
+                chat_id, text_of(reply), reply_markup=keyboard(reply.buttons, svc.public_base_url)
+            )
+            return
+        except RetryAfter as exc:
+            wait = (
+                exc.retry_after
+                if isinstance(exc.retry_after, int | float)
+                else exc.retry_after.total_seconds()
+            )
+            await asyncio.sleep(min(float(wait), 60.0))
+        except (BadRequest, Forbidden):
+            raise  # not retryable: the chat is gone or the request is wrong
+        except NetworkError:
+            if attempt == SEND_ATTEMPTS:
+                raise
+            await asyncio.sleep(0.5 * 2**attempt)
+    raise NetworkError("gave up sending after retries")
+
+
+async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, msg: Incoming) -> None:
+    """Run the core for one message and send its replies (an apology and 111 if storage fails)."""
+    svc = services(context)
+    chat = update.effective_chat
+    assert chat is not None
+    try:
+        turn = await svc.app.handle(msg)
+        replies = list(turn.replies)
+    except StorageUnavailable:
+        log.exception("storage unavailable", extra={"channel": "telegram"})
+        replies = [svc.app.error_reply()]
+    for reply in replies:
+        await send(context, chat.id, reply)
+    if (
+        msg.kind is MessageKind.ACTION
+        and msg.action == "call_111"
+        or (msg.kind is MessageKind.COMMAND and msg.text and msg.text.lstrip("/").startswith("111"))
+    ):
+        await send_hotline_extras(context, chat.id)
+
+
+async def send_hotline_extras(context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> None:
+    """Telegram refuses tel: links in buttons: send 111 as a contact card, and a copy / call-page keyboard."""
+    svc = services(context)
+    lib = svc.app.library
+    await context.bot.send_contact(chat_id, phone_number="111", first_name=lib.text("telegram_contact_name"))
+    await context.bot.send_message(
+        chat_id, lib.text("call_page_note"), reply_markup=hotline_keyboard(lib, svc.public_base_url)
+    )
+
+
+def incoming(
+    update: Update, kind: MessageKind, text: str | None = None, action: str | None = None
+) -> Incoming:
+    user = update.effective_user
+    chat = update.effective_chat
+    assert user is not None and chat is not None
+    return Incoming(
+        channel=Channel.TELEGRAM,
+        platform_user_id=str(user.id),
+        chat_id=str(chat.id),
+        kind=kind,
+        text=text,
+        action=action,
+    )
+
+
+async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Any message (new or edited): text, command, caption, forward, photo, sticker, voice, file, location."""
+    message = update.effective_message
+    if message is None or update.effective_user is None or update.effective_chat is None:
+        return
+    svc = services(context)
+    if not addressed(message, svc.bot_username):
+        return
+    kind = kind_of(message)
+    text = strip_mention(message.text or message.caption or "", svc.bot_username) or None
+    if kind in (MessageKind.TEXT, MessageKind.COMMAND):
+        await context.bot.send_chat_action(update.effective_chat.id, ChatAction.TYPING)
+    await deliver(update, context, incoming(update, kind, text=text))
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A tapped inline button: answer the callback query first (the spinner stops), then the core."""
+    query = update.callback_query
+    if query is None:
+        return
+    try:
+        await query.answer()
+    except TelegramError:
+        log.warning("could not answer callback query", extra={"channel": "telegram"})
+    if update.effective_chat is None or update.effective_user is None:
+        return
+    await deliver(update, context, incoming(update, MessageKind.ACTION, action=query.data or ""))
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """One error handler for the channel: log the failure (never the message text) and move on."""
+    chat = update.effective_chat.id if isinstance(update, Update) and update.effective_chat else None
+    error: Any = context.error
+    log.error(
+        "telegram update failed",
+        exc_info=(type(error), error, error.__traceback__) if error else None,
+        extra={"channel": "telegram", "conversation": chat, "error": type(error).__name__},
+    )

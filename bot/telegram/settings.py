@@ -1,0 +1,22 @@
+"""Telegram configuration (section `telegram` of config.yaml); the token and webhook secret only from env."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class TelegramSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # From NOTALONE_TELEGRAM__TOKEN only.
+    token: SecretStr | None = None
+    # Telegram's Bot API, or a self-hosted Bot API server (and, in tests, a local fake).
+    api_base_url: str = "https://api.telegram.org"
+    # The secret Telegram sends back in X-Telegram-Bot-Api-Secret-Token (NOTALONE_TELEGRAM__WEBHOOK_SECRET).
+    webhook_secret: SecretStr | None = None
+    # Where `notalone serve` is reachable from the internet, e.g. https://bot.example.org: the webhook
+    # is registered there and the call-111 page is linked from there. None: polling, callback button.
+    public_base_url: str | None = None
+    poll_timeout_s: int = Field(default=30, ge=0, le=60)
+    # Outgoing messages per second over all chats (Telegram's limit is about 30).
+    max_sends_per_second: int = Field(default=25, ge=1, le=30)

@@ -1,0 +1,128 @@
+"""The project's ASGI app (`notalone serve`): Telegram webhook, health checks and the call-111 page."""
+
+from __future__ import annotations
+
+import hmac
+import html
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+from sqlalchemy import text
+from telegram import Update
+from telegram.ext import Application
+
+from bot.main import App
+
+log = logging.getLogger(__name__)
+WEBHOOK_PATH = "/webhooks/telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_UPDATE_BYTES = 1_000_000
+
+
+TelegramApp = Application[Any, Any, Any, Any, Any, Any]
+
+
+def create_web_app(
+    app: App, telegram: TelegramApp | None, *, secret: str | None, webhook_url: str | None
+) -> FastAPI:
+    """The web app; with `telegram`, updates posted to the webhook go to its update queue."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if telegram is not None:
+            await telegram.initialize()
+            if telegram.post_init is not None:
+                await telegram.post_init(telegram)
+            await telegram.start()
+            if webhook_url:
+                await telegram.bot.set_webhook(
+                    webhook_url, secret_token=secret, allowed_updates=Update.ALL_TYPES
+                )
+        try:
+            yield
+        finally:
+            if telegram is not None:
+                # Graceful: stop taking updates, let the ones in flight finish, then close.
+                await telegram.stop()
+                await telegram.shutdown()
+            await app.close()
+
+    web = FastAPI(title="notalone", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+
+    @web.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @web.get("/readyz")
+    async def readyz() -> Response:
+        problems = []
+        try:
+            async with app.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported by type
+            problems.append(f"database: {type(exc).__name__}")
+        if telegram is not None and not telegram.running:
+            problems.append("telegram: not running")
+        status = 503 if problems else 200
+        return JSONResponse({"ready": not problems, "problems": problems}, status_code=status)
+
+    @web.get("/goi/111", response_class=HTMLResponse)
+    async def call_page() -> str:
+        lib = app.library
+        return CALL_PAGE.format(
+            title=html.escape(lib.text("call_page_title")),
+            call_111=html.escape(lib.text("call_page_111")),
+            call_113=html.escape(lib.text("call_page_113")),
+            note=html.escape(lib.text("call_page_note")),
+        )
+
+    @web.post(WEBHOOK_PATH)
+    async def telegram_webhook(request: Request) -> Response:
+        if telegram is None:
+            return Response(status_code=404)
+        given = request.headers.get(SECRET_HEADER, "")
+        if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
+            return Response(status_code=403)
+        body = await request.body()
+        if len(body) > MAX_UPDATE_BYTES:
+            return Response(status_code=413)
+        try:
+            data: Any = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return Response(status_code=400)
+        if not isinstance(data, dict) or "update_id" not in data:
+            return Response(status_code=400)
+        try:
+            update = Update.de_json(data, telegram.bot)
+        except (KeyError, TypeError, ValueError):
+            # Valid JSON Telegram may send again and again: acknowledge it, ignore it, log its type only.
+            log.warning("unreadable telegram update ignored", extra={"channel": "telegram"})
+            return Response(status_code=200)
+        await telegram.update_queue.put(update)
+        return Response(status_code=200)
+
+    return web
+
+
+CALL_PAGE = """<!doctype html>
+<html lang="vi"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 0; padding: 24px; background: #fff8f0; color: #222; }}
+a.call {{ display: block; margin: 16px 0; padding: 28px 16px; border-radius: 16px; text-align: center;
+  font-size: 1.6rem; font-weight: 700; text-decoration: none; color: #fff; background: #d9480f; }}
+a.police {{ background: #1864ab; font-size: 1.2rem; }}
+p {{ font-size: 1.1rem; text-align: center; }}
+</style></head>
+<body><h1>{title}</h1>
+<a class="call" href="tel:111">{call_111}</a>
+<a class="call police" href="tel:113">{call_113}</a>
+<p>{note}</p>
+</body></html>
+"""

@@ -1,0 +1,181 @@
+"""A local fake of the Telegram Bot API (aiohttp on 127.0.0.1:0) for driving the real PTB Application.
+
+It implements the methods the bot calls, records every call in `.calls`, serves `getUpdates` from
+`push_update()`, and can be told to fail the next calls of a method (429 with retry_after, 500, ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+
+
+@dataclass
+class FakeTelegram:
+    token: str = "123:TEST"
+    calls: list[Call] = field(default_factory=list)
+    updates: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    failures: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
+    url: str = ""
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
+    _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=10 * 1024 * 1024)
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+
+    def fail_next(self, method: str, status: int, times: int = 1, **extra: Any) -> None:
+        """The next `times` calls of `method` answer with this HTTP status (Bot API error body)."""
+        body = {"ok": False, "error_code": status, "description": f"scripted {status}", **extra}
+        self.failures.setdefault(method, []).extend([(status, body)] * times)
+
+    def sent(self, method: str = "sendMessage", chat_id: int | None = None) -> list[dict[str, Any]]:
+        return [
+            c.params
+            for c in self.calls
+            if c.method == method and (chat_id is None or int(c.params.get("chat_id", 0)) == chat_id)
+        ]
+
+    async def wait_for(
+        self, count: int, method: str = "sendMessage", chat_id: int | None = None, timeout: float = 20.0
+    ) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.sent(method, chat_id)
+            if len(found) >= count:
+                return found
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"only {len(self.sent(method, chat_id))} {method} calls, wanted {count}")
+
+    # Updates -------------------------------------------------------------------------------------
+    def message_update(
+        self,
+        chat_id: int,
+        text: str | None = None,
+        *,
+        user_id: int | None = None,
+        chat_type: str = "private",
+        **message: Any,
+    ) -> dict[str, Any]:
+        user = {"id": user_id or chat_id, "is_bot": False, "first_name": "Test"}
+        body: dict[str, Any] = {
+            "message_id": next(self._ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": chat_type},
+            "from": user,
+            **message,
+        }
+        if text is not None:
+            body["text"] = text
+            if text.startswith("/"):
+                body["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+        return {"update_id": next(self._update_ids), "message": body}
+
+    def button_update(self, chat_id: int, data: str, *, user_id: int | None = None) -> dict[str, Any]:
+        user = {"id": user_id or chat_id, "is_bot": False, "first_name": "Test"}
+        message = {
+            "message_id": next(self._ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private"},
+            "text": "…",
+        }
+        return {
+            "update_id": next(self._update_ids),
+            "callback_query": {
+                "id": str(next(self._ids)),
+                "from": user,
+                "chat_instance": "x",
+                "data": data,
+                "message": message,
+            },
+        }
+
+    def push_update(self, update: dict[str, Any]) -> None:
+        self.updates.put_nowait(update)
+
+    # The API -------------------------------------------------------------------------------------
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        if request.content_type == "application/json":
+            return dict(await request.json())
+        form = await request.post()
+        params: dict[str, Any] = {}
+        for key, value in form.items():
+            raw = str(value)
+            # PTB sends objects and lists as JSON, everything else as plain strings.
+            params[key] = json.loads(raw) if raw[:1] in "{[" or raw in ("true", "false") else raw
+        return params
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        if request.match_info["token"] != self.token:
+            return web.json_response(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
+            )
+        params = await self._params(request)
+        self.calls.append(Call(method, params))
+        scripted = self.failures.get(method)
+        if scripted:
+            status, body = scripted.pop(0)
+            return web.json_response(body, status=status)
+        result = await self._result(method, params)
+        return web.json_response({"ok": True, "result": result})
+
+    async def _result(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "getMe":
+            return {
+                "id": 123,
+                "is_bot": True,
+                "first_name": "Không Một Mình",
+                "username": "notalone_test_bot",
+                "can_join_groups": True,
+                "can_read_all_group_messages": False,
+                "supports_inline_queries": False,
+            }
+        if method == "getUpdates":
+            offset = int(params.get("offset") or 0)
+            timeout = float(params.get("timeout") or 0)
+            batch = []
+            try:
+                update = await asyncio.wait_for(self.updates.get(), timeout=max(timeout, 0.05))
+                batch.append(update)
+                while not self.updates.empty():
+                    batch.append(self.updates.get_nowait())
+            except TimeoutError:
+                pass
+            return [u for u in batch if u["update_id"] >= offset]
+        if method in ("sendMessage", "sendContact"):
+            message = {
+                "message_id": next(self._ids),
+                "date": int(time.time()),
+                "chat": {"id": int(params["chat_id"]), "type": "private"},
+            }
+            if method == "sendMessage":
+                message["text"] = params.get("text", "")
+            else:
+                message["contact"] = {
+                    "phone_number": params["phone_number"],
+                    "first_name": params["first_name"],
+                }
+            return message
+        return True
