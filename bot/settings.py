@@ -60,6 +60,14 @@ class ChatSettings(BaseModel):
     flood_per_minute: int = Field(default=20, ge=1, le=600)
 
 
+class HotlineSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # The official Zalo account of Tổng đài 111, as the hotline publishes it (https://zalo.me/...);
+    # shown on the call page and in channels that cannot dial. None: not shown.
+    zalo_url: str | None = Field(default=None, pattern=r"^https://")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -74,6 +82,7 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = PrivacySettings()
     chat: ChatSettings = ChatSettings()
     telegram: TelegramSettings = TelegramSettings()
+    hotline: HotlineSettings = HotlineSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -74,10 +74,16 @@ def create_web_app(
     @web.get("/goi/111", response_class=HTMLResponse)
     async def call_page() -> str:
         lib = app.library
+        zalo = app.settings.hotline.zalo_url
+        zalo_label = html.escape(lib.text("call_page_zalo"))
+        zalo_link = (
+            f'<a class="call zalo" href="{html.escape(zalo, quote=True)}">{zalo_label}</a>' if zalo else ""
+        )
         return CALL_PAGE.format(
             title=html.escape(lib.text("call_page_title")),
             call_111=html.escape(lib.text("call_page_111")),
             call_113=html.escape(lib.text("call_page_113")),
+            zalo=zalo_link,
             note=html.escape(lib.text("call_page_note")),
         )
 
@@ -118,11 +124,13 @@ body {{ font-family: system-ui, sans-serif; margin: 0; padding: 24px; background
 a.call {{ display: block; margin: 16px 0; padding: 28px 16px; border-radius: 16px; text-align: center;
   font-size: 1.6rem; font-weight: 700; text-decoration: none; color: #fff; background: #d9480f; }}
 a.police {{ background: #1864ab; font-size: 1.2rem; }}
+a.zalo {{ background: #0068ff; font-size: 1.2rem; }}
 p {{ font-size: 1.1rem; text-align: center; }}
 </style></head>
 <body><h1>{title}</h1>
 <a class="call" href="tel:111">{call_111}</a>
 <a class="call police" href="tel:113">{call_113}</a>
+{zalo}
 <p>{note}</p>
 </body></html>
 """

@@ -90,6 +90,7 @@ TEXT_KEYS: dict[str, frozenset[str]] = {
     "call_page_111": frozenset(),
     "call_page_113": frozenset(),
     "call_page_note": frozenset(),
+    "call_page_zalo": frozenset(),
     "delete_confirm": frozenset(),
     "deleted": frozenset(),
     "delete_cancelled": frozenset(),

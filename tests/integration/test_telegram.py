@@ -262,6 +262,7 @@ class TestWebhook:
             assert ready.status_code == 200 and ready.json()["ready"] is True
             page = await client.get("/goi/111")
             assert page.status_code == 200 and 'href="tel:111"' in page.text and 'href="tel:113"' in page.text
+            assert "zalo" not in page.text.lower().split("</style>")[1]  # no address configured, no link
 
 
 class TestRunTelegramCommand:
