@@ -17,6 +17,7 @@ from bot.main import StartupError, build_app, load_content, open_engine, where
 from bot.serve import run_telegram, serve
 from bot.settings import ConfigError, Settings, load_settings, masked
 from bot.terminal import run_interactive, run_jsonl
+from counselor.auth import new_token, token_hash
 from nlu import cli as nlu_cli
 from storage.migrate import current_revision, head_revision, upgrade
 
@@ -60,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="the web app: Telegram webhook, /healthz, /readyz, /goi/111")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
+
+    counselor = sub.add_parser("counselor", help="counselors")
+    counselor_sub = counselor.add_subparsers(dest="action", required=True)
+    token = counselor_sub.add_parser("token", help="create a counselor if needed and print a new API token")
+    token.add_argument("name")
+    token.add_argument("--supervisor", action="store_true")
 
     retention = sub.add_parser("retention", help="data retention")
     retention.add_subparsers(dest="action", required=True).add_parser(
@@ -127,6 +134,23 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return await serve(settings, args.host, args.port)
 
 
+async def _counselor_token(settings: Settings, args: argparse.Namespace) -> int:
+    name = args.name.strip()
+    if not name or len(name) > 64:
+        raise StartupError("counselor name must be 1 to 64 characters")
+    token = new_token()
+    app = await build_app(settings)
+    try:
+        await app.add_counselor_token(
+            name, "supervisor" if args.supervisor else "counselor", token_hash(token)
+        )
+    finally:
+        await app.close()
+    print(token)
+    print(f"(API token for {name}; shown once: the database keeps only its hash)", file=sys.stderr)
+    return 0
+
+
 COMMANDS: dict[tuple[str, str | None], Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]] = {
     ("chat", None): _chat,
     ("config", "show"): _config_show,
@@ -134,6 +158,7 @@ COMMANDS: dict[tuple[str, str | None], Callable[[Settings, argparse.Namespace], 
     ("db", "current"): _db,
     ("content", "check"): _content_check,
     ("retention", "run"): _retention,
+    ("counselor", "token"): _counselor_token,
     ("run", "telegram"): _run_telegram,
     ("serve", None): _serve,
 }

@@ -5,17 +5,19 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from bot.settings import Settings
 from content.loader import ContentError, load_library
 from handlers.flood import FloodLimiter
-from handlers.models import Channel, Incoming, Reply, Turn
+from handlers.handoff import EscalationPolicy, check_waiting
+from handlers.models import Channel, Counselor, Incoming, Reply, Turn
 from handlers.ports import ACTIONS, TEXT_KEYS, GuidanceLibrary
 from handlers.privacy import pseudonymize
 from handlers.replies import error_reply
@@ -23,6 +25,7 @@ from handlers.retention import purge_expired
 from handlers.triage import Core, Limits, handle_incoming
 from nlu import build_classifier
 from nlu.data import scenarios
+from storage.cases import SqlAlchemyCounselorRepository
 from storage.engine import database_url, make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.uow import SqlAlchemyUnitOfWork
@@ -39,6 +42,7 @@ class App:
     settings: Settings
     engine: AsyncEngine
     core: Core
+    sessions: async_sessionmaker[Any]
 
     @property
     def library(self) -> GuidanceLibrary:
@@ -47,6 +51,32 @@ class App:
     async def handle(self, msg: Incoming) -> Turn:
         """Run the main use case for one incoming message."""
         return await handle_incoming(msg, core=self.core)
+
+    async def counselor_by_token(self, hashed: str) -> Counselor | None:
+        """The counselor holding an API token (by its hash)."""
+        async with self.sessions() as session:
+            return await SqlAlchemyCounselorRepository(session).by_token_hash(hashed)
+
+    async def add_counselor_token(self, name: str, role: str, hashed: str) -> Counselor:
+        """Create the counselor if needed and give them a new API token."""
+        async with self.sessions() as session:
+            counselors = SqlAlchemyCounselorRepository(session)
+            found = await counselors.by_name(name)
+            if found is None:
+                found = await counselors.add(name, role, hashed, self.core.clock())
+            else:
+                await counselors.set_token(found.id, hashed)
+            await session.commit()
+            return found
+
+    async def check_waiting(self) -> int:
+        """Tell students whose case nobody claimed in time; re-alert urgent ones."""
+        async with self.core.uow() as uow:
+            count = await check_waiting(
+                uow=uow, lib=self.core.library, policy=self.core.escalation, now=self.core.clock()
+            )
+            await uow.commit()
+        return count
 
     async def purge_expired(self) -> int:
         """Apply the retention limit now."""
@@ -162,8 +192,14 @@ async def build_app(settings: Settings) -> App:
             max_reply_chars=settings.chat.max_reply_chars,
         ),
         flood=FloodLimiter(settings.chat.flood_per_minute),
+        escalation=EscalationPolicy(
+            claim_timeout=timedelta(minutes=settings.escalation.claim_timeout_minutes),
+            opens=settings.escalation.opens,
+            closes=settings.escalation.closes,
+            timezone=settings.escalation.timezone,
+        ),
     )
-    app = App(settings=settings, engine=engine, core=core)
+    app = App(settings=settings, engine=engine, core=core, sessions=sessions)
     await app.purge_expired()
     return app
 

@@ -12,6 +12,7 @@ from telegram import Update
 from bot.main import App, StartupError, build_app
 from bot.settings import Settings
 from bot.telegram.app import build_application
+from bot.telegram.outbox import outbox_loop
 from bot.web import WEBHOOK_PATH, create_web_app
 
 RETENTION_EVERY_S = 24 * 3600
@@ -51,7 +52,9 @@ async def run_telegram(settings: Settings) -> int:
                 timeout=settings.telegram.poll_timeout_s, allowed_updates=Update.ALL_TYPES
             )
             await application.start()
+            outbox = asyncio.create_task(outbox_loop(app, application.bot, settings.telegram.public_base_url))
             await stop.wait()
+            outbox.cancel()
             await application.updater.stop()
             await application.stop()
     finally:

@@ -6,6 +6,7 @@ Secrets come only from the environment. Any mistake stops start-up with one line
 from __future__ import annotations
 
 import os
+from datetime import time
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,17 @@ class HotlineSettings(BaseModel):
     zalo_url: str | None = Field(default=None, pattern=r"^https://")
 
 
+class EscalationSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # A student waiting this long without a counselor is told so honestly and offered 111 again.
+    claim_timeout_minutes: int = Field(default=5, ge=1, le=240)
+    # When counselors are on duty (local time); outside, the student is told so at once.
+    opens: time = time(0, 0)
+    closes: time = time(23, 59, 59)
+    timezone: str = "Asia/Ho_Chi_Minh"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -83,6 +95,7 @@ class Settings(BaseSettings):
     chat: ChatSettings = ChatSettings()
     telegram: TelegramSettings = TelegramSettings()
     hotline: HotlineSettings = HotlineSettings()
+    escalation: EscalationSettings = EscalationSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import html
 import json
@@ -17,6 +18,8 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.main import App
+from bot.telegram.outbox import outbox_loop
+from counselor.api import create_api
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhooks/telegram"
@@ -39,6 +42,9 @@ def create_web_app(
             if telegram.post_init is not None:
                 await telegram.post_init(telegram)
             await telegram.start()
+            outbox = asyncio.create_task(
+                outbox_loop(app, telegram.bot, app.settings.telegram.public_base_url)
+            )
             if webhook_url:
                 await telegram.bot.set_webhook(
                     webhook_url, secret_token=secret, allowed_updates=Update.ALL_TYPES
@@ -47,12 +53,22 @@ def create_web_app(
             yield
         finally:
             if telegram is not None:
+                outbox.cancel()
                 # Graceful: stop taking updates, let the ones in flight finish, then close.
                 await telegram.stop()
                 await telegram.shutdown()
             await app.close()
 
     web = FastAPI(title="notalone", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    web.mount(
+        "/api",
+        create_api(
+            uow=app.core.uow,
+            counselor_by_token=app.counselor_by_token,
+            library=app.library,
+            clock=app.core.clock,
+        ),
+    )
 
     @web.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -17,6 +17,7 @@ COMMANDS = {
     "xoa": "delete",
     "delete": "delete",
     "luyentap": "practice_start",
+    "ketthuc": "end_chat",
     "practice": "practice_start",
 }
 
@@ -36,8 +37,6 @@ def simple_action(action: str, lib: GuidanceLibrary, last: StoredMessage | None)
         return [Reply(text=lib.text("help"), buttons=buttons(lib, *MENU_ACTIONS))]
     if action == "call_111":
         return [Reply(text=lib.text("hotline"), buttons=buttons(lib, "talk_to_counselor"))]
-    if action == "talk_to_counselor":
-        return [Reply(text=lib.text("counselor_not_available"), buttons=buttons(lib, "call_111"))]
     if action == "learn_more":
         return [learn_more(lib, last)]
     if action == "share_with_adult":

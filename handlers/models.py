@@ -135,6 +135,7 @@ class StoredMessage(Frozen):
     action: str | None = None
     buttons: tuple[Button, ...] = ()
     analysis: Analysis | None = None
+    author: str | None = None
     created_at: datetime
 
 
@@ -145,3 +146,56 @@ class PracticeQuestion(Frozen):
     message: str
     tactics: frozenset[Tactic]
     explain: str
+
+
+class CaseStatus(StrEnum):
+    WAITING = "waiting"
+    CLAIMED = "claimed"
+    RESOLVED = "resolved"
+    CANCELLED = "cancelled"
+
+
+class CasePriority(StrEnum):
+    URGENT = "urgent"
+    NORMAL = "normal"
+
+
+class CaseOutcome(StrEnum):
+    ADVICE_GIVEN = "advice_given"
+    REFERRED_111 = "referred_111"
+    REFERRED_113 = "referred_113"
+    NO_RESPONSE = "no_response"
+    OTHER = "other"
+
+
+class Case(Frozen):
+    """A conversation handed to a human counselor."""
+
+    id: int
+    conversation_id: int
+    priority: CasePriority
+    status: CaseStatus
+    opened_by: str
+    counselor_id: int | None = None
+    outcome: CaseOutcome | None = None
+    created_at: datetime
+    claimed_at: datetime | None = None
+    closed_at: datetime | None = None
+    timeout_notified_at: datetime | None = None
+
+
+class OutboxItem(Frozen):
+    """A message waiting to be delivered to a student outside a reply (a counselor's, a notice)."""
+
+    id: int
+    user_id: str
+    channel: Channel
+    text: str
+    buttons: tuple[Button, ...] = ()
+    attempts: int = 0
+
+
+class Counselor(Frozen):
+    id: int
+    name: str
+    role: str

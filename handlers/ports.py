@@ -9,11 +9,16 @@ from typing import Any, Protocol, Self
 from handlers.models import (
     Analysis,
     Button,
+    Case,
+    CaseOutcome,
+    CasePriority,
+    CaseStatus,
     Channel,
     Conversation,
     ConversationState,
     Direction,
     MessageKind,
+    OutboxItem,
     PracticeQuestion,
     StoredMessage,
     Tactic,
@@ -38,7 +43,6 @@ TEXT_KEYS: dict[str, frozenset[str]] = {
     "unsure": frozenset(),
     "crisis": frozenset(),
     "hotline": frozenset(),
-    "counselor_not_available": frozenset(),
     "analysis_intro": frozenset(),
     "analysis_tactic_line": frozenset({"name", "quote"}),
     "analysis_tactic_line_noquote": frozenset({"name"}),
@@ -76,6 +80,15 @@ TEXT_KEYS: dict[str, frozenset[str]] = {
     "heading_do": frozenset(),
     "heading_example": frozenset(),
     "choice_out_of_range": frozenset({"n", "count"}),
+    "counselor_requested": frozenset(),
+    "counselor_alerted": frozenset(),
+    "counselor_off_duty": frozenset(),
+    "counselor_already_waiting": frozenset(),
+    "counselor_nothing_to_end": frozenset(),
+    "counselor_ended_by_student": frozenset(),
+    "counselor_joined": frozenset(),
+    "counselor_left": frozenset(),
+    "counselor_timeout": frozenset(),
     "flood_slow_down": frozenset(),
     "command_xoa": frozenset(),
     "command_help": frozenset(),
@@ -110,6 +123,8 @@ ACTIONS: frozenset[str] = frozenset(
         "delete_cancel",
         "practice_start",
         "practice_stop",
+        "cancel_case",
+        "end_chat",
     }
 )
 # Commands shown in a channel's menu, in this order (descriptions: texts "command_<name>").
@@ -189,6 +204,10 @@ class ConversationRepository(Protocol):
         """The user's most recent conversation, if any."""
         ...
 
+    async def by_id(self, conversation_id: int) -> Conversation | None:
+        """One conversation."""
+        ...
+
     async def open(self, user_id: str, now: datetime) -> Conversation:
         """Start a new conversation in state `bot`."""
         ...
@@ -217,6 +236,7 @@ class MessageRepository(Protocol):
         text: str | None = None,
         action: str | None = None,
         buttons: tuple[Button, ...] = (),
+        author: str | None = None,
     ) -> int:
         """Store one message and return its id."""
         ...
@@ -244,6 +264,68 @@ class FeedbackRepository(Protocol):
         ...
 
 
+class CaseRepository(Protocol):
+    async def open(self, conversation_id: int, priority: CasePriority, opened_by: str, now: datetime) -> Case:
+        """Open a waiting case for a conversation."""
+        ...
+
+    async def active_for(self, conversation_id: int) -> Case | None:
+        """The conversation's waiting or claimed case, if any."""
+        ...
+
+    async def get(self, case_id: int) -> Case | None:
+        """One case."""
+        ...
+
+    async def listed(self, status: CaseStatus | None = None, limit: int = 200) -> list[Case]:
+        """Cases, urgent first, then the longest waiting."""
+        ...
+
+    async def claim(self, case_id: int, counselor_id: int, now: datetime) -> bool:
+        """Claim a waiting case; False when someone else got it first."""
+        ...
+
+    async def close(
+        self, case_id: int, status: CaseStatus, outcome: CaseOutcome | None, now: datetime
+    ) -> bool:
+        """Resolve or cancel an open case; False when it was already closed."""
+        ...
+
+    async def waiting_since(self, cutoff: datetime) -> list[Case]:
+        """Waiting cases opened before `cutoff` whose student was not yet told about the wait."""
+        ...
+
+    async def mark_timeout_notified(self, case_id: int, now: datetime) -> None:
+        """Remember that the student was told nobody has claimed the case yet."""
+        ...
+
+
+class OutboxRepository(Protocol):
+    async def add(
+        self, user_id: str, channel: Channel, text: str, buttons: tuple[Button, ...], now: datetime
+    ) -> int:
+        """Queue a message for a student; it is delivered by the channel's worker."""
+        ...
+
+    async def take_due(
+        self, channel: Channel, now: datetime, lease_until: datetime, limit: int
+    ) -> list[OutboxItem]:
+        """Lease due messages to this worker."""
+        ...
+
+    async def mark_sent(self, item_id: int, now: datetime) -> None:
+        """Delivered: never sent again."""
+        ...
+
+    async def retry_at(self, item_id: int, when: datetime) -> None:
+        """Not delivered this time: try again at `when`."""
+        ...
+
+    async def give_up(self, item_id: int) -> None:
+        """Undeliverable."""
+        ...
+
+
 class UnitOfWork(Protocol):
     @property
     def users(self) -> UserRepository: ...
@@ -256,6 +338,12 @@ class UnitOfWork(Protocol):
 
     @property
     def feedback(self) -> FeedbackRepository: ...
+
+    @property
+    def cases(self) -> CaseRepository: ...
+
+    @property
+    def outbox(self) -> OutboxRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -9,10 +9,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from handlers import feedback, practice
+from handlers import feedback, handoff, practice
 from handlers.actions import command_action, simple_action, unknown_action
 from handlers.flood import FloodLimiter
-from handlers.models import Analysis, Channel, Conversation, Direction, Incoming, MessageKind, Reply, Turn
+from handlers.handoff import EscalationPolicy
+from handlers.models import (
+    Analysis,
+    CasePriority,
+    Channel,
+    Conversation,
+    ConversationState,
+    Direction,
+    Incoming,
+    MessageKind,
+    Reply,
+    Turn,
+)
 from handlers.outcome import KEEP, Outcome
 from handlers.ports import Classifier, ClassifierUnavailable, GuidanceLibrary, UnitOfWork
 from handlers.replies import analysis_replies, buttons, fit
@@ -42,6 +54,7 @@ class Core:
     pseudonym: Callable[[Channel, str], str]
     clock: Callable[[], datetime]
     limits: Limits = Limits()
+    escalation: EscalationPolicy = EscalationPolicy()
     rng: random.Random | None = None
     flood: FloodLimiter | None = None
 
@@ -84,7 +97,10 @@ async def handle_incoming(msg: Incoming, *, core: Core) -> Turn:
 
     lib = core.library
     async with core.uow() as uow:
-        if action is not None:
+        if conversation.state is ConversationState.WITH_COUNSELOR and action is None:
+            # A counselor has this chat: the bot stays silent; the message is in the transcript.
+            outcome = Outcome()
+        elif action is not None:
             outcome = await _on_action(action, conversation, uow, core, now)
         elif msg.kind is MessageKind.TEXT:
             flooding = core.flood is not None and not core.flood.allow(user_id, now)
@@ -129,13 +145,26 @@ async def _on_action(
         return practice.stop(context, lib)
     if action.startswith(practice.PREFIX):
         return practice.answer(action, context, lib)
+    if action == "talk_to_counselor":
+        replies = await handoff.open_case(
+            conversation,
+            priority=CasePriority.NORMAL,
+            opened_by="student",
+            uow=uow,
+            lib=lib,
+            policy=core.escalation,
+            now=now,
+        )
+        return Outcome(replies=replies)
+    if action in ("cancel_case", "end_chat"):
+        return Outcome(replies=[await handoff.student_ends(conversation, uow=uow, lib=lib, now=now)])
     if action in ("helpful", "not_helpful"):
         return await feedback.record(action, conversation.id, context, uow, lib, now)
     if action == "feedback_skip":
         return feedback.skip(context, lib)
     last = await uow.messages.last_analysed(conversation.id)
-    replies = simple_action(action, lib, last)
-    return Outcome(replies=replies if replies is not None else unknown_action(lib))
+    simple = simple_action(action, lib, last)
+    return Outcome(replies=simple if simple is not None else unknown_action(lib))
 
 
 async def _on_text(
@@ -174,6 +203,17 @@ async def _on_text(
         replies.append(Reply(text=lib.text("start_prompt"), buttons=buttons(lib, "call_111")))
     else:
         replies += analysis_replies(analysis, lib)
+    if analysis.crisis and await uow.cases.active_for(conversation.id) is None:
+        # Crisis opens an urgent case by itself: a person should look at this conversation.
+        replies += await handoff.open_case(
+            conversation,
+            priority=CasePriority.URGENT,
+            opened_by="crisis",
+            uow=uow,
+            lib=lib,
+            policy=core.escalation,
+            now=core.clock(),
+        )
     changed = context != conversation.context
     return Outcome(replies=replies, analysis=analysis, context=context if changed else KEEP)
 

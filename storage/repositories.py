@@ -19,7 +19,7 @@ from handlers.models import (
     StoredMessage,
     User,
 )
-from storage.models import ConversationRow, FeedbackRow, MessageRow, UserRow
+from storage.models import CaseRow, ConversationRow, FeedbackRow, MessageRow, OutboxRow, UserRow
 
 
 class SqlAlchemyUserRepository:
@@ -51,6 +51,8 @@ class SqlAlchemyUserRepository:
         conversations = select(ConversationRow.id).where(ConversationRow.user_id == user_id)
         messages = select(MessageRow.id).where(MessageRow.conversation_id.in_(conversations))
         await self.session.execute(delete(FeedbackRow).where(FeedbackRow.message_id.in_(messages)))
+        await self.session.execute(delete(OutboxRow).where(OutboxRow.user_id == user_id))
+        await self.session.execute(delete(CaseRow).where(CaseRow.conversation_id.in_(conversations)))
         await self.session.execute(delete(MessageRow).where(MessageRow.conversation_id.in_(conversations)))
         await self.session.execute(delete(ConversationRow).where(ConversationRow.user_id == user_id))
         result = await self.session.execute(delete(UserRow).where(UserRow.id == user_id))
@@ -70,6 +72,11 @@ class SqlAlchemyConversationRepository:
             .limit(1)
         )
         row = (await self.session.execute(stmt)).scalar_one_or_none()
+        return Conversation.model_validate(row, from_attributes=True) if row else None
+
+    async def by_id(self, conversation_id: int) -> Conversation | None:
+        """One conversation."""
+        row = await self.session.get(ConversationRow, conversation_id)
         return Conversation.model_validate(row, from_attributes=True) if row else None
 
     async def open(self, user_id: str, now: datetime) -> Conversation:
@@ -129,6 +136,7 @@ class SqlAlchemyMessageRepository:
         text: str | None = None,
         action: str | None = None,
         buttons: tuple[Button, ...] = (),
+        author: str | None = None,
     ) -> int:
         """Store one message and return its id."""
         row = MessageRow(
@@ -137,6 +145,7 @@ class SqlAlchemyMessageRepository:
             kind=kind.value,
             text=text,
             action=action,
+            author=author,
             buttons=[b.model_dump() for b in buttons],
             created_at=now,
         )

@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.ports import StorageUnavailable
+from storage.cases import SqlAlchemyCaseRepository, SqlAlchemyCounselorRepository, SqlAlchemyOutboxRepository
 from storage.repositories import (
     SqlAlchemyConversationRepository,
     SqlAlchemyFeedbackRepository,
@@ -22,6 +23,9 @@ class SqlAlchemyUnitOfWork:
     conversations: SqlAlchemyConversationRepository
     messages: SqlAlchemyMessageRepository
     feedback: SqlAlchemyFeedbackRepository
+    cases: SqlAlchemyCaseRepository
+    outbox: SqlAlchemyOutboxRepository
+    counselors: SqlAlchemyCounselorRepository
 
     def __init__(self, session_factory: async_sessionmaker[Any]) -> None:
         self._factory = session_factory
@@ -33,6 +37,9 @@ class SqlAlchemyUnitOfWork:
         self.conversations = SqlAlchemyConversationRepository(self._session)
         self.messages = SqlAlchemyMessageRepository(self._session)
         self.feedback = SqlAlchemyFeedbackRepository(self._session)
+        self.cases = SqlAlchemyCaseRepository(self._session)
+        self.outbox = SqlAlchemyOutboxRepository(self._session)
+        self.counselors = SqlAlchemyCounselorRepository(self._session)
         return self
 
     async def __aexit__(

@@ -11,11 +11,16 @@ from typing import Any, Self
 from handlers.models import (
     Analysis,
     Button,
+    Case,
+    CaseOutcome,
+    CasePriority,
+    CaseStatus,
     Channel,
     Conversation,
     ConversationState,
     Direction,
     MessageKind,
+    OutboxItem,
     StoredMessage,
     User,
 )
@@ -30,6 +35,8 @@ class InMemoryStore:
         self.conversations: dict[int, Conversation] = {}
         self.messages: dict[int, StoredMessage] = {}
         self.feedback: dict[int, tuple[bool, str | None]] = {}
+        self.cases: dict[int, Case] = {}
+        self.outbox: dict[int, OutboxItem] = {}
         self.ids = itertools.count(1)
         self.commits = 0
 
@@ -69,6 +76,9 @@ class InMemoryConversationRepository:
     async def current(self, user_id: str) -> Conversation | None:
         mine = [c for c in self.s.conversations.values() if c.user_id == user_id]
         return max(mine, key=lambda c: c.id) if mine else None
+
+    async def by_id(self, conversation_id: int) -> Conversation | None:
+        return self.s.conversations.get(conversation_id)
 
     async def open(self, user_id: str, now: datetime) -> Conversation:
         conv = Conversation(
@@ -117,6 +127,7 @@ class InMemoryMessageRepository:
         text: str | None = None,
         action: str | None = None,
         buttons: tuple[Button, ...] = (),
+        author: str | None = None,
     ) -> int:
         mid = next(self.s.ids)
         self.s.messages[mid] = StoredMessage(
@@ -127,6 +138,7 @@ class InMemoryMessageRepository:
             text=text,
             action=action,
             buttons=buttons,
+            author=author,
             created_at=now,
         )
         return mid
@@ -163,6 +175,97 @@ class InMemoryFeedbackRepository:
         self.s.feedback[message_id] = (helpful, reason)
 
 
+OPEN = (CaseStatus.WAITING, CaseStatus.CLAIMED)
+
+
+class InMemoryCaseRepository:
+    def __init__(self, pending: InMemoryStore) -> None:
+        self.s = pending
+
+    async def open(self, conversation_id: int, priority: CasePriority, opened_by: str, now: datetime) -> Case:
+        case = Case(
+            id=next(self.s.ids),
+            conversation_id=conversation_id,
+            priority=priority,
+            status=CaseStatus.WAITING,
+            opened_by=opened_by,
+            created_at=now,
+        )
+        self.s.cases[case.id] = case
+        conv = self.s.conversations[conversation_id]
+        if conv.escalated_at is None:
+            self.s.conversations[conversation_id] = conv.model_copy(update={"escalated_at": now})
+        return case
+
+    async def active_for(self, conversation_id: int) -> Case | None:
+        found = [
+            c for c in self.s.cases.values() if c.conversation_id == conversation_id and c.status in OPEN
+        ]
+        return max(found, key=lambda c: c.id) if found else None
+
+    async def get(self, case_id: int) -> Case | None:
+        return self.s.cases.get(case_id)
+
+    async def listed(self, status: CaseStatus | None = None, limit: int = 200) -> list[Case]:
+        return [c for c in self.s.cases.values() if status is None or c.status is status][:limit]
+
+    async def claim(self, case_id: int, counselor_id: int, now: datetime) -> bool:
+        case = self.s.cases[case_id]
+        if case.status is not CaseStatus.WAITING:
+            return False
+        self.s.cases[case_id] = case.model_copy(
+            update={"status": CaseStatus.CLAIMED, "counselor_id": counselor_id, "claimed_at": now}
+        )
+        return True
+
+    async def close(
+        self, case_id: int, status: CaseStatus, outcome: CaseOutcome | None, now: datetime
+    ) -> bool:
+        case = self.s.cases[case_id]
+        if case.status not in OPEN:
+            return False
+        self.s.cases[case_id] = case.model_copy(
+            update={"status": status, "outcome": outcome, "closed_at": now}
+        )
+        return True
+
+    async def waiting_since(self, cutoff: datetime) -> list[Case]:
+        return [
+            c
+            for c in self.s.cases.values()
+            if c.status is CaseStatus.WAITING and c.created_at < cutoff and c.timeout_notified_at is None
+        ]
+
+    async def mark_timeout_notified(self, case_id: int, now: datetime) -> None:
+        self.s.cases[case_id] = self.s.cases[case_id].model_copy(update={"timeout_notified_at": now})
+
+
+class InMemoryOutboxRepository:
+    def __init__(self, pending: InMemoryStore) -> None:
+        self.s = pending
+
+    async def add(
+        self, user_id: str, channel: Channel, text: str, buttons: tuple[Button, ...], now: datetime
+    ) -> int:
+        item = OutboxItem(id=next(self.s.ids), user_id=user_id, channel=channel, text=text, buttons=buttons)
+        self.s.outbox[item.id] = item
+        return item.id
+
+    async def take_due(
+        self, channel: Channel, now: datetime, lease_until: datetime, limit: int
+    ) -> list[OutboxItem]:
+        return [i for i in self.s.outbox.values() if i.channel is channel][:limit]
+
+    async def mark_sent(self, item_id: int, now: datetime) -> None:
+        self.s.outbox.pop(item_id, None)
+
+    async def retry_at(self, item_id: int, when: datetime) -> None:
+        return None
+
+    async def give_up(self, item_id: int) -> None:
+        self.s.outbox.pop(item_id, None)
+
+
 class InMemoryUnitOfWork:
     """Changes go to a copy and reach the shared store only on commit, like a real transaction."""
 
@@ -175,11 +278,15 @@ class InMemoryUnitOfWork:
         self.pending.conversations = dict(self.store.conversations)
         self.pending.messages = dict(self.store.messages)
         self.pending.feedback = dict(self.store.feedback)
+        self.pending.cases = dict(self.store.cases)
+        self.pending.outbox = dict(self.store.outbox)
         self.pending.ids = self.store.ids
         self.users = InMemoryUserRepository(self.pending)
         self.conversations = InMemoryConversationRepository(self.pending)
         self.messages = InMemoryMessageRepository(self.pending)
         self.feedback = InMemoryFeedbackRepository(self.pending)
+        self.cases = InMemoryCaseRepository(self.pending)
+        self.outbox = InMemoryOutboxRepository(self.pending)
         return self
 
     async def __aexit__(
@@ -192,6 +299,8 @@ class InMemoryUnitOfWork:
         self.store.conversations = dict(self.pending.conversations)
         self.store.messages = dict(self.pending.messages)
         self.store.feedback = dict(self.pending.feedback)
+        self.store.cases = dict(self.pending.cases)
+        self.store.outbox = dict(self.pending.outbox)
         self.store.commits += 1
 
     async def rollback(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -12,8 +13,13 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.main import App, build_app
+from bot.settings import load_settings
+from bot.telegram.app import build_application
+from bot.web import TelegramApp
 from storage.engine import make_engine
 from storage.migrate import upgrade
+from tests.integration.fake_telegram import FakeTelegram
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
@@ -49,3 +55,35 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator
 async def migrated(engine: AsyncEngine) -> AsyncEngine:
     await upgrade(engine)
     return engine
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    server = FakeTelegram()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def app(
+    tmp_path: Path, nlu_cache: Path, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[App]:
+    config = tmp_path / "config.yaml"
+    config.write_text("storage:\n  data_dir: data\n", encoding="utf-8")
+    monkeypatch.setenv("NOTALONE_NLU__CACHE_DIR", str(nlu_cache))
+    monkeypatch.setenv("NOTALONE_TELEGRAM__TOKEN", fake.token)
+    monkeypatch.setenv("NOTALONE_TELEGRAM__API_BASE_URL", fake.url)
+    built = await build_app(load_settings(config))
+    yield built
+    await built.close()
+
+
+@pytest.fixture
+async def telegram(app: App) -> AsyncIterator[TelegramApp]:
+    application = build_application(app.settings.telegram, app)
+    await application.initialize()
+    assert application.post_init is not None
+    await application.post_init(application)
+    yield application
+    await application.shutdown()

@@ -20,6 +20,7 @@ from aiohttp import web
 class Call:
     method: str
     params: dict[str, Any]
+    ok: bool = True
 
 
 @dataclass
@@ -55,6 +56,14 @@ class FakeTelegram:
             c.params
             for c in self.calls
             if c.method == method and (chat_id is None or int(c.params.get("chat_id", 0)) == chat_id)
+        ]
+
+    def delivered(self, chat_id: int) -> list[str]:
+        """Texts the chat really received (calls the fake answered with ok)."""
+        return [
+            c.params.get("text", "")
+            for c in self.calls
+            if c.ok and c.method == "sendMessage" and int(c.params.get("chat_id", 0)) == chat_id
         ]
 
     async def wait_for(
@@ -137,6 +146,7 @@ class FakeTelegram:
         scripted = self.failures.get(method)
         if scripted:
             status, body = scripted.pop(0)
+            self.calls[-1].ok = False
             return web.json_response(body, status=status)
         result = await self._result(method, params)
         return web.json_response({"ok": True, "result": result})

@@ -164,7 +164,7 @@ class TestOperatorErrors:
 
     def test_db_upgrade_and_content_check(self, config: Path) -> None:
         done = run(["--config", str(config), "db", "upgrade"])
-        assert done.returncode == 0 and b"schema at 0002 (newest 0002)" in done.stdout
+        assert done.returncode == 0 and b"schema at 0003 (newest 0003)" in done.stdout
         done = run(["--config", str(config), "content", "check"])
         assert done.returncode == 0 and b"ok" in done.stdout
 
@@ -212,3 +212,17 @@ class TestTelegramConfig:
     def test_webhook_needs_public_address_and_secret(self, config: Path) -> None:
         done = run(["--config", str(config), "serve"], env={"NOTALONE_TELEGRAM__TOKEN": "123:abc"})
         assert done.returncode == 2 and "telegram.public_base_url" in done.stderr.decode()
+
+
+class TestCounselorToken:
+    def test_token_is_printed_once_and_only_its_hash_is_stored(self, config: Path) -> None:
+        done = run(["--config", str(config), "counselor", "token", "anna"])
+        assert done.returncode == 0
+        token = done.stdout.decode().strip()
+        assert len(token) >= 40 and "shown once" in done.stderr.decode()
+        database = (config.parent / "data" / "notalone.db").read_bytes()
+        assert token.encode() not in database
+        again = run(["--config", str(config), "counselor", "token", "anna"])
+        assert again.stdout.decode().strip() != token  # a new token replaces the old one
+        empty = run(["--config", str(config), "counselor", "token", " "])
+        assert empty.returncode == 2 and "1 to 64 characters" in empty.stderr.decode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -9,7 +10,17 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from handlers.models import Analysis, Button, Channel, ConversationState, Direction, MessageKind, Tactic
+from handlers.models import (
+    Analysis,
+    Button,
+    CasePriority,
+    CaseStatus,
+    Channel,
+    ConversationState,
+    Direction,
+    MessageKind,
+    Tactic,
+)
 from handlers.ports import StorageUnavailable
 from handlers.privacy import pseudonymize
 from handlers.triage import Core, handle_incoming
@@ -201,3 +212,47 @@ class TestContextFeedbackRetention:
                 for t in ("messages", "feedback")
             ]
         assert users == {"u_recent", "u_escalated"} and counts == [2, 2]
+
+
+class TestCasesAndOutbox:
+    async def test_claim_is_atomic_and_outbox_leases(self, migrated: AsyncEngine) -> None:
+        make = uow_factory(migrated)
+        async with make() as uow:
+            await uow.users.touch("u_c", Channel.TELEGRAM, "77", NOW)
+            conv = await uow.conversations.open("u_c", NOW)
+            case = await uow.cases.open(conv.id, CasePriority.URGENT, "crisis", NOW)
+            anna = await uow.counselors.add("anna", "counselor", "a" * 64, NOW)
+            escalated = await uow.conversations.by_id(conv.id)
+            assert escalated is not None and escalated.escalated_at == NOW
+            binh = await uow.counselors.add("binh", "counselor", "b" * 64, NOW)
+            await uow.commit()
+
+        # Two counselors claim at the same moment, in two transactions: exactly one wins.
+        async def claim(counselor_id: int) -> bool:
+            async with make() as uow:
+                won = await uow.cases.claim(case.id, counselor_id, NOW)
+                await uow.commit()
+                return won
+
+        results = await asyncio.gather(claim(anna.id), claim(binh.id))
+        assert sorted(results) == [False, True]
+        async with make() as uow:
+            assert (await uow.counselors.by_token_hash("a" * 64)) == anna
+            first = await uow.outbox.add("u_c", Channel.TELEGRAM, "một", (), NOW)
+            await uow.outbox.add("u_c", Channel.ZALO, "zalo", (), NOW)
+            await uow.commit()
+        lease = NOW + timedelta(seconds=30)
+        async with make() as uow:
+            taken = await uow.outbox.take_due(Channel.TELEGRAM, NOW, lease, 10)
+            await uow.commit()
+        assert [i.id for i in taken] == [first] and taken[0].attempts == 1
+        async with make() as uow:
+            assert (
+                await uow.outbox.take_due(Channel.TELEGRAM, NOW, lease, 10) == []
+            )  # leased to the first worker
+            await uow.outbox.mark_sent(first, NOW)
+            await uow.commit()
+        async with make() as uow:
+            assert await uow.outbox.take_due(Channel.TELEGRAM, lease + timedelta(seconds=1), lease, 10) == []
+            listed = await uow.cases.listed(CaseStatus.CLAIMED)
+            assert [c.id for c in listed] == [case.id]

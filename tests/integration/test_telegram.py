@@ -14,46 +14,13 @@ import pytest
 import uvicorn
 from telegram import Update
 
-from bot.main import App, build_app
-from bot.settings import load_settings
+from bot.main import App
 from bot.telegram.app import build_application
 from bot.web import SECRET_HEADER, WEBHOOK_PATH, TelegramApp, create_web_app
 from tests.integration.fake_telegram import FakeTelegram
 
 SCAM = "Cục Cảnh sát thông báo bạn liên quan đường dây rửa tiền. Không được nói với ai, chuyển 20 triệu ngay."
 CRISIS = "mình không muốn sống nữa, tối nay mình sẽ uống hết thuốc"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def app(
-    tmp_path: Path, nlu_cache: Path, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[App]:
-    config = tmp_path / "config.yaml"
-    config.write_text("storage:\n  data_dir: data\n", encoding="utf-8")
-    monkeypatch.setenv("NOTALONE_NLU__CACHE_DIR", str(nlu_cache))
-    monkeypatch.setenv("NOTALONE_TELEGRAM__TOKEN", fake.token)
-    monkeypatch.setenv("NOTALONE_TELEGRAM__API_BASE_URL", fake.url)
-    built = await build_app(load_settings(config))
-    yield built
-    await built.close()
-
-
-@pytest.fixture
-async def telegram(app: App) -> AsyncIterator[TelegramApp]:
-    application = build_application(app.settings.telegram, app)
-    await application.initialize()
-    assert application.post_init is not None
-    await application.post_init(application)
-    yield application
-    await application.shutdown()
 
 
 async def process(application: TelegramApp, payload: dict[str, Any]) -> None:

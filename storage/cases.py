@@ -1,0 +1,198 @@
+"""Repositories for cases, the outbox and counselors."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.models import (
+    Button,
+    Case,
+    CaseOutcome,
+    CasePriority,
+    CaseStatus,
+    Channel,
+    Counselor,
+    OutboxItem,
+)
+from storage.models import CaseRow, ConversationRow, CounselorRow, OutboxRow
+
+OPEN = (CaseStatus.WAITING.value, CaseStatus.CLAIMED.value)
+
+
+def _case(row: CaseRow) -> Case:
+    return Case.model_validate(row, from_attributes=True)
+
+
+class SqlAlchemyCaseRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def open(self, conversation_id: int, priority: CasePriority, opened_by: str, now: datetime) -> Case:
+        """Open a waiting case for a conversation."""
+        row = CaseRow(
+            conversation_id=conversation_id,
+            priority=priority.value,
+            status=CaseStatus.WAITING.value,
+            opened_by=opened_by,
+            created_at=now,
+        )
+        self.session.add(row)
+        # An escalated conversation is kept past the retention limit (counselors' records).
+        await self.session.execute(
+            update(ConversationRow)
+            .where(ConversationRow.id == conversation_id, ConversationRow.escalated_at.is_(None))
+            .values(escalated_at=now)
+        )
+        await self.session.flush()
+        return _case(row)
+
+    async def active_for(self, conversation_id: int) -> Case | None:
+        """The conversation's waiting or claimed case, if any."""
+        stmt = select(CaseRow).where(CaseRow.conversation_id == conversation_id, CaseRow.status.in_(OPEN))
+        row = (await self.session.execute(stmt.order_by(CaseRow.id.desc()).limit(1))).scalar_one_or_none()
+        return _case(row) if row else None
+
+    async def get(self, case_id: int) -> Case | None:
+        """One case."""
+        row = await self.session.get(CaseRow, case_id)
+        return _case(row) if row else None
+
+    async def listed(self, status: CaseStatus | None = None, limit: int = 200) -> list[Case]:
+        """Cases, urgent first, then the longest waiting."""
+        stmt = select(CaseRow)
+        if status is not None:
+            stmt = stmt.where(CaseRow.status == status.value)
+        stmt = stmt.order_by(
+            (CaseRow.priority == CasePriority.URGENT.value).desc(), CaseRow.created_at
+        ).limit(limit)
+        return [_case(r) for r in (await self.session.execute(stmt)).scalars()]
+
+    async def claim(self, case_id: int, counselor_id: int, now: datetime) -> bool:
+        """Claim a waiting case; False when someone else got it first (one atomic UPDATE)."""
+        result = await self.session.execute(
+            update(CaseRow)
+            .where(CaseRow.id == case_id, CaseRow.status == CaseStatus.WAITING.value)
+            .values(status=CaseStatus.CLAIMED.value, counselor_id=counselor_id, claimed_at=now)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def close(
+        self, case_id: int, status: CaseStatus, outcome: CaseOutcome | None, now: datetime
+    ) -> bool:
+        """Resolve or cancel an open case; False when it was already closed."""
+        result = await self.session.execute(
+            update(CaseRow)
+            .where(CaseRow.id == case_id, CaseRow.status.in_(OPEN))
+            .values(status=status.value, outcome=outcome.value if outcome else None, closed_at=now)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def waiting_since(self, cutoff: datetime) -> list[Case]:
+        """Waiting cases opened before `cutoff` whose student was not yet told about the wait."""
+        stmt = select(CaseRow).where(
+            CaseRow.status == CaseStatus.WAITING.value,
+            CaseRow.created_at < cutoff,
+            CaseRow.timeout_notified_at.is_(None),
+        )
+        return [_case(r) for r in (await self.session.execute(stmt)).scalars()]
+
+    async def mark_timeout_notified(self, case_id: int, now: datetime) -> None:
+        """Remember that the student was told nobody has claimed the case yet."""
+        await self.session.execute(
+            update(CaseRow).where(CaseRow.id == case_id).values(timeout_notified_at=now)
+        )
+
+
+class SqlAlchemyOutboxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(
+        self, user_id: str, channel: Channel, text: str, buttons: tuple[Button, ...], now: datetime
+    ) -> int:
+        """Queue a message for a student; it is delivered by the channel's worker."""
+        row = OutboxRow(
+            user_id=user_id,
+            channel=channel.value,
+            text=text,
+            buttons=[b.model_dump() for b in buttons],
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return row.id
+
+    async def take_due(
+        self, channel: Channel, now: datetime, lease_until: datetime, limit: int
+    ) -> list[OutboxItem]:
+        """Lease due messages to this worker (others skip them until the lease ends)."""
+        stmt = (
+            select(OutboxRow)
+            .where(
+                OutboxRow.channel == channel.value,
+                OutboxRow.status == "pending",
+                OutboxRow.next_attempt_at <= now,
+            )
+            .order_by(OutboxRow.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        rows = list((await self.session.execute(stmt)).scalars())
+        for row in rows:
+            row.next_attempt_at = lease_until
+            row.attempts += 1
+        await self.session.flush()
+        return [OutboxItem.model_validate(r, from_attributes=True) for r in rows]
+
+    async def mark_sent(self, item_id: int, now: datetime) -> None:
+        """Delivered: never sent again."""
+        await self.session.execute(
+            update(OutboxRow).where(OutboxRow.id == item_id).values(status="sent", sent_at=now)
+        )
+
+    async def retry_at(self, item_id: int, when: datetime) -> None:
+        """Not delivered this time: try again at `when`."""
+        await self.session.execute(
+            update(OutboxRow).where(OutboxRow.id == item_id).values(next_attempt_at=when)
+        )
+
+    async def give_up(self, item_id: int) -> None:
+        """Undeliverable (the student blocked the bot or deleted the chat)."""
+        await self.session.execute(update(OutboxRow).where(OutboxRow.id == item_id).values(status="failed"))
+
+
+class SqlAlchemyCounselorRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, name: str, role: str, token_hash: str | None, now: datetime) -> Counselor:
+        """Create a counselor."""
+        row = CounselorRow(name=name, role=role, token_hash=token_hash, created_at=now)
+        self.session.add(row)
+        await self.session.flush()
+        return Counselor.model_validate(row, from_attributes=True)
+
+    async def by_name(self, name: str) -> Counselor | None:
+        """A counselor by name."""
+        row = (
+            await self.session.execute(select(CounselorRow).where(CounselorRow.name == name))
+        ).scalar_one_or_none()
+        return Counselor.model_validate(row, from_attributes=True) if row else None
+
+    async def set_token(self, counselor_id: int, token_hash: str) -> None:
+        """Replace a counselor's API token (the old one stops working)."""
+        await self.session.execute(
+            update(CounselorRow).where(CounselorRow.id == counselor_id).values(token_hash=token_hash)
+        )
+
+    async def by_token_hash(self, token_hash: str) -> Counselor | None:
+        """The counselor holding this API token."""
+        stmt = select(CounselorRow).where(CounselorRow.token_hash == token_hash)
+        row = (await self.session.execute(stmt)).scalar_one_or_none()
+        return Counselor.model_validate(row, from_attributes=True) if row else None

@@ -1,0 +1,144 @@
+"""Handoff end to end: a student on Telegram (fake Bot API) -> case -> the counselor API -> outbox -> Telegram."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from telegram import Update
+
+from bot.main import App
+from bot.telegram.outbox import deliver_due
+from bot.web import TelegramApp
+from counselor.api import create_api
+from counselor.auth import new_token, token_hash
+from tests.integration.fake_telegram import FakeTelegram
+
+CRISIS = "nó bảo 5 phút nữa k gửi thêm ảnh là nó đăng lên group trường, em sợ lắm"
+
+
+async def process(application: TelegramApp, payload: dict[str, Any]) -> None:
+    await application.process_update(Update.de_json(payload, application.bot))
+
+
+@pytest.fixture
+async def api(app: App) -> httpx.AsyncClient:
+    asgi = create_api(
+        uow=app.core.uow, counselor_by_token=app.counselor_by_token, library=app.library, clock=app.core.clock
+    )
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi), base_url="http://console")
+
+
+async def token_for(app: App, name: str) -> dict[str, str]:
+    token = new_token()
+    await app.add_counselor_token(name, "counselor", token_hash(token))
+    return {"Authorization": f"Bearer {token}"}
+
+
+class TestHandoff:
+    async def test_crisis_to_counselor_and_back(
+        self, app: App, telegram: TelegramApp, fake: FakeTelegram, api: httpx.AsyncClient
+    ) -> None:
+        anna = await token_for(app, "anna")
+        await process(telegram, fake.message_update(70, CRISIS))
+        first = fake.sent(chat_id=70)[0]
+        assert "111" in first["text"]
+        listed = await api.get("/cases?status=waiting", headers=anna)
+        assert listed.status_code == 200, listed.text
+        (case,) = listed.json()
+        assert case["priority"] == "urgent" and case["opened_by"] == "crisis"
+        detail = (await api.get(f"/cases/{case['id']}", headers=anna)).json()
+        student_line = detail["transcript"][0]
+        assert (
+            student_line["author"] == "student"
+            and student_line["crisis"] is True
+            and student_line["evidence"]
+        )
+
+        assert (await api.post(f"/cases/{case['id']}/claim", headers=anna)).status_code == 200
+        assert await deliver_due(app, telegram.bot, None) == 1
+        assert "tư vấn viên đã vào" in fake.sent(chat_id=70)[-1]["text"].lower()
+
+        before = len(fake.sent(chat_id=70))
+        await process(telegram, fake.message_update(70, "chị ơi em phải làm sao"))
+        assert len(fake.sent(chat_id=70)) == before  # the bot is silent while the counselor has the chat
+
+        reply = "Chị đây. Em đừng gửi thêm gì nhé, mình cùng xử lý."
+        assert (
+            await api.post(f"/cases/{case['id']}/messages", json={"text": reply}, headers=anna)
+        ).status_code == 202
+        fake.fail_next("sendMessage", 500, times=1)
+        assert await deliver_due(app, telegram.bot, None) == 0  # Telegram 500: kept for a retry
+        later = app.core.clock() + timedelta(seconds=5)
+        assert await deliver_due(app, telegram.bot, None, now=later) == 1  # after the back-off
+        assert await deliver_due(app, telegram.bot, None, now=later + timedelta(minutes=5)) == 0  # once only
+        assert fake.delivered(70).count(reply) == 1
+
+        transcript = (await api.get(f"/cases/{case['id']}", headers=anna)).json()["transcript"]
+        assert any(t["author"].startswith("counselor:") and t["text"] == reply for t in transcript)
+        assert any(t["text"] == "chị ơi em phải làm sao" for t in transcript)
+
+        resolved = await api.post(
+            f"/cases/{case['id']}/resolve", json={"outcome": "advice_given"}, headers=anna
+        )
+        assert resolved.status_code == 200 and resolved.json()["status"] == "resolved"
+        await deliver_due(app, telegram.bot, None)
+        assert "kết thúc cuộc trò chuyện" in fake.sent(chat_id=70)[-1]["text"]
+        late = await api.post(f"/cases/{case['id']}/messages", json={"text": "còn đó không"}, headers=anna)
+        assert late.status_code == 409
+
+    async def test_authorization_and_bad_input(
+        self, app: App, telegram: TelegramApp, fake: FakeTelegram, api: httpx.AsyncClient
+    ) -> None:
+        anna, binh = await token_for(app, "anna"), await token_for(app, "binh")
+        assert (await api.get("/cases")).status_code == 401
+        assert (await api.get("/cases", headers={"Authorization": "Bearer nope"})).status_code == 401
+        await process(telegram, fake.button_update(80, "talk_to_counselor"))
+        (case,) = (await api.get("/cases", headers=anna)).json()
+        claims = await asyncio.gather(
+            api.post(f"/cases/{case['id']}/claim", headers=anna),
+            api.post(f"/cases/{case['id']}/claim", headers=binh),
+        )
+        assert sorted(r.status_code for r in claims) == [200, 409]
+        winner, loser = (anna, binh) if claims[0].status_code == 200 else (binh, anna)
+        assert (
+            await api.post(f"/cases/{case['id']}/messages", json={"text": "hi"}, headers=loser)
+        ).status_code == 403
+        huge = {"text": "x" * 1_000_000}
+        assert (await api.post(f"/cases/{case['id']}/messages", json=huge, headers=winner)).status_code == 413
+        script = {"text": "<script>alert(1)</script>"}
+        assert (
+            await api.post(f"/cases/{case['id']}/messages", json=script, headers=winner)
+        ).status_code == 202
+        assert (await api.get("/cases/999999", headers=anna)).status_code == 404
+        assert (
+            await api.post(f"/cases/{case['id']}/resolve", json={"outcome": "bogus"}, headers=winner)
+        ).status_code == 422
+        docs = await api.get("/docs")
+        assert (
+            docs.status_code == 200
+            and "/api/cases/{case_id}/claim" in docs.text
+            and "cdn" not in docs.text.lower()
+        )
+
+    async def test_outbox_survives_a_restart(
+        self, app: App, telegram: TelegramApp, fake: FakeTelegram, api: httpx.AsyncClient
+    ) -> None:
+        from bot.main import build_app
+
+        anna = await token_for(app, "anna")
+        await process(telegram, fake.button_update(90, "talk_to_counselor"))
+        (case,) = (await api.get("/cases", headers=anna)).json()
+        await api.post(f"/cases/{case['id']}/claim", headers=anna)
+        await api.post(f"/cases/{case['id']}/messages", json={"text": "Chị vẫn ở đây."}, headers=anna)
+        # The worker dies before delivering anything; a new process starts on the same database.
+        restarted = await build_app(app.settings)
+        try:
+            assert await deliver_due(restarted, telegram.bot, None) == 2  # "joined" notice and the reply
+            assert await deliver_due(restarted, telegram.bot, None) == 0
+        finally:
+            await restarted.close()
+        assert fake.delivered(90).count("Chị vẫn ở đây.") == 1
