@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import sys
 from collections.abc import Callable, Coroutine
@@ -18,8 +19,11 @@ from bot.serve import run_telegram, serve
 from bot.settings import ConfigError, Settings, load_settings, masked
 from bot.terminal import run_interactive, run_jsonl
 from counselor.auth import new_token, token_hash
+from counselor.console import hash_password
 from nlu import cli as nlu_cli
 from storage.migrate import current_revision, head_revision, upgrade
+
+MIN_PASSWORD = 10
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
 
     counselor = sub.add_parser("counselor", help="counselors")
     counselor_sub = counselor.add_subparsers(dest="action", required=True)
+    add = counselor_sub.add_parser("add", help="create a console login (password read from stdin or asked)")
+    add.add_argument("name")
+    add.add_argument("--supervisor", action="store_true")
     token = counselor_sub.add_parser("token", help="create a counselor if needed and print a new API token")
     token.add_argument("name")
     token.add_argument("--supervisor", action="store_true")
@@ -151,6 +158,27 @@ async def _counselor_token(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _counselor_add(settings: Settings, args: argparse.Namespace) -> int:
+    name = args.name.strip()
+    if not name or len(name) > 64:
+        raise StartupError("counselor name must be 1 to 64 characters")
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"password for {name}: ")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if len(password) < MIN_PASSWORD:
+        raise StartupError(f"the password must have at least {MIN_PASSWORD} characters")
+    app = await build_app(settings)
+    try:
+        await app.set_counselor_password(
+            name, "supervisor" if args.supervisor else "counselor", hash_password(password)
+        )
+    finally:
+        await app.close()
+    print(f"counselor {name} can log in at /console/login")
+    return 0
+
+
 COMMANDS: dict[tuple[str, str | None], Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]] = {
     ("chat", None): _chat,
     ("config", "show"): _config_show,
@@ -159,6 +187,7 @@ COMMANDS: dict[tuple[str, str | None], Callable[[Settings, argparse.Namespace], 
     ("content", "check"): _content_check,
     ("retention", "run"): _retention,
     ("counselor", "token"): _counselor_token,
+    ("counselor", "add"): _counselor_add,
     ("run", "telegram"): _run_telegram,
     ("serve", None): _serve,
 }

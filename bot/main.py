@@ -26,6 +26,7 @@ from handlers.triage import Core, Limits, handle_incoming
 from nlu import build_classifier
 from nlu.data import scenarios
 from storage.cases import SqlAlchemyCounselorRepository
+from storage.console import ConsoleStore
 from storage.engine import database_url, make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.uow import SqlAlchemyUnitOfWork
@@ -68,6 +69,12 @@ class App:
                 await counselors.set_token(found.id, hashed)
             await session.commit()
             return found
+
+    async def set_counselor_password(self, name: str, role: str, password_hash: str) -> None:
+        """Create a console login or replace its password."""
+        async with self.sessions() as session:
+            await ConsoleStore(session).set_password(name, role, password_hash, self.core.clock())
+            await session.commit()
 
     async def check_waiting(self) -> int:
         """Tell students whose case nobody claimed in time; re-alert urgent ones."""

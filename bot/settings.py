@@ -80,6 +80,14 @@ class EscalationSettings(BaseModel):
     timezone: str = "Asia/Ho_Chi_Minh"
 
 
+class ConsoleSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Session cookies only over https; turn off only for a console on http://127.0.0.1.
+    secure_cookies: bool = True
+    session_minutes: int = Field(default=480, ge=5, le=1440)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -96,6 +104,7 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = TelegramSettings()
     hotline: HotlineSettings = HotlineSettings()
     escalation: EscalationSettings = EscalationSettings()
+    console: ConsoleSettings = ConsoleSettings()
 
     @classmethod
     def settings_customise_sources(

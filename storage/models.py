@@ -113,6 +113,8 @@ class CounselorRow(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     # SHA-256 of the API token (the token itself is shown once and never stored).
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
 
@@ -150,3 +152,33 @@ class OutboxRow(Base):
     next_attempt_at: Mapped[datetime]
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class ConsoleSessionRow(Base):
+    __tablename__ = "console_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    counselor_id: Mapped[int] = mapped_column(Id, ForeignKey("counselors.id", ondelete="CASCADE"))
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class CaseNoteRow(Base):
+    __tablename__ = "case_notes"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(Id, ForeignKey("cases.id", ondelete="CASCADE"))
+    counselor_id: Mapped[int] = mapped_column(Id, ForeignKey("counselors.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    counselor_id: Mapped[int] = mapped_column(Id, ForeignKey("counselors.id"))
+    case_id: Mapped[int | None] = mapped_column(Id)
+    action: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]

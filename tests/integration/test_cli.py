@@ -164,7 +164,7 @@ class TestOperatorErrors:
 
     def test_db_upgrade_and_content_check(self, config: Path) -> None:
         done = run(["--config", str(config), "db", "upgrade"])
-        assert done.returncode == 0 and b"schema at 0003 (newest 0003)" in done.stdout
+        assert done.returncode == 0 and b"schema at 0004 (newest 0004)" in done.stdout
         done = run(["--config", str(config), "content", "check"])
         assert done.returncode == 0 and b"ok" in done.stdout
 
@@ -226,3 +226,12 @@ class TestCounselorToken:
         assert again.stdout.decode().strip() != token  # a new token replaces the old one
         empty = run(["--config", str(config), "counselor", "token", " "])
         assert empty.returncode == 2 and "1 to 64 characters" in empty.stderr.decode()
+
+
+class TestCounselorAdd:
+    def test_add_reads_the_password_from_stdin_and_refuses_a_short_one(self, config: Path) -> None:
+        done = run(["--config", str(config), "counselor", "add", "anna", "--supervisor"], b"mot-mat-khau-dai\n")
+        assert done.returncode == 0 and b"/console/login" in done.stdout
+        assert b"mot-mat-khau-dai" not in (config.parent / "data" / "notalone.db").read_bytes()
+        short = run(["--config", str(config), "counselor", "add", "binh"], b"ngan\n")
+        assert short.returncode == 2 and "at least 10 characters" in short.stderr.decode()

@@ -1,0 +1,277 @@
+"""The counselors' web console: login, the live queue, the case page (transcript, evidence, reply,
+notes, resolve) and, for supervisors, the audit log. Server-rendered, no CDN, works offline."""
+
+from __future__ import annotations
+
+import hmac
+import html
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from counselor.auth import token_hash
+from handlers.handoff import HandoffError, claim_case, post_counselor_reply, resolve_case
+from handlers.models import CaseOutcome, CaseStatus, Counselor, StoredMessage
+from handlers.ports import GuidanceLibrary, UnitOfWork
+from storage.console import ConsoleStore
+
+COOKIE = "notalone_console"
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
+HASHER = PasswordHasher()
+LOCK_AFTER = 5
+LOCK_FOR = timedelta(minutes=15)
+MAX_NOTE = 4000
+
+
+@dataclass(frozen=True)
+class ConsoleDeps:
+    uow: Callable[[], UnitOfWork]
+    sessions: async_sessionmaker[Any]
+    library: GuidanceLibrary
+    clock: Callable[[], datetime]
+    secure_cookies: bool = True
+    session_ttl: timedelta = timedelta(hours=8)
+
+
+class LoginRequired(Exception):
+    """No live session: the browser is sent to the login page."""
+
+
+def hash_password(password: str) -> str:
+    return HASHER.hash(password)
+
+
+def highlighted(message: StoredMessage) -> Markup:
+    """The message text, escaped, with the NLU's evidence spans marked by tactic."""
+    text = message.text or ""
+    spans = sorted(
+        {(e.start, e.end, e.tactic) for e in (message.analysis.evidence if message.analysis else ())},
+        key=lambda s: (s[0], -s[1]),
+    )
+    out, pos = [], 0
+    for start, end, tactic in spans:
+        if start < pos or end > len(text):
+            continue  # overlapping or stale span: leave the text as it is
+        out.append(html.escape(text[pos:start]))
+        label = html.escape(tactic)
+        out.append(f'<mark class="{label}" title="{label}">{html.escape(text[start:end])}</mark>')
+        pos = end
+    out.append(html.escape(text[pos:]))
+    return Markup("".join(out))
+
+
+async def who(request: Request) -> tuple[Counselor, str]:
+    """The logged-in counselor and their CSRF token; LoginRequired sends the browser to the login page."""
+    deps: ConsoleDeps = request.app.state.deps
+    token = request.cookies.get(COOKIE)
+    if not token:
+        raise LoginRequired
+    async with deps.sessions() as session:
+        found = await ConsoleStore(session).session_for(token_hash(token), deps.clock())
+    if found is None:
+        raise LoginRequired
+    return found
+
+
+Who = Annotated[tuple[Counselor, str], Depends(who)]
+
+
+def create_console(deps: ConsoleDeps) -> FastAPI:
+    """The console as its own app (mounted at /console)."""
+    console = FastAPI(title="notalone console", docs_url=None, redoc_url=None, openapi_url=None)
+    console.state.deps = deps
+
+    @console.exception_handler(LoginRequired)
+    async def to_login(request: Request, exc: LoginRequired) -> Response:
+        return RedirectResponse("/console/login", status_code=303)
+
+    def check_csrf(given: str, expected: str) -> None:
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise HTTPException(403, "CSRF token missing or wrong")
+
+    async def audit(counselor: Counselor, case_id: int | None, action: str) -> None:
+        async with deps.sessions() as session:
+            await ConsoleStore(session).audit(counselor.id, case_id, action, deps.clock())
+            await session.commit()
+
+    @console.get("/login", response_class=HTMLResponse)
+    async def login_form(request: Request, error: str = "") -> Response:
+        return TEMPLATES.TemplateResponse(request, "login.html", {"error": error})
+
+    @console.post("/login")
+    async def login(
+        request: Request, name: Annotated[str, Form()], password: Annotated[str, Form()]
+    ) -> Response:
+        now = deps.clock()
+        async with deps.sessions() as session:
+            store = ConsoleStore(session)
+            found = await store.login(name.strip()[:64])
+            if found is not None and found.locked_until is not None and found.locked_until > now:
+                return RedirectResponse("/console/login?error=locked", status_code=303)
+            ok = False
+            if found is not None and found.password_hash:
+                try:
+                    ok = HASHER.verify(found.password_hash, password)
+                except (VerificationError, InvalidHashError):
+                    ok = False
+            if found is None or not ok:
+                if found is not None:
+                    await store.failed(found.counselor.id, now, LOCK_AFTER, LOCK_FOR)
+                    await session.commit()
+                return RedirectResponse("/console/login?error=wrong", status_code=303)
+            token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+            await store.succeeded(found.counselor.id)
+            await store.open_session(token_hash(token), found.counselor.id, csrf, now, deps.session_ttl)
+            await store.audit(found.counselor.id, None, "login", now)
+            await session.commit()
+        response = RedirectResponse("/console/", status_code=303)
+        response.set_cookie(
+            COOKIE,
+            token,
+            httponly=True,
+            secure=deps.secure_cookies,
+            samesite="strict",
+            max_age=int(deps.session_ttl.total_seconds()),
+            path="/console",
+        )
+        return response
+
+    @console.post("/logout")
+    async def logout(request: Request, me: Who, csrf: Annotated[str, Form()] = "") -> Response:
+        check_csrf(csrf, me[1])
+        async with deps.sessions() as session:
+            await ConsoleStore(session).close_session(token_hash(request.cookies.get(COOKIE, "")))
+            await session.commit()
+        response = RedirectResponse("/console/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/console")
+        return response
+
+    async def queue_cases() -> list[Any]:
+        async with deps.uow() as work:
+            return [
+                *await work.cases.listed(CaseStatus.WAITING),
+                *await work.cases.listed(CaseStatus.CLAIMED),
+            ]
+
+    @console.get("/", response_class=HTMLResponse)
+    async def queue(request: Request, me: Who) -> Response:
+        return TEMPLATES.TemplateResponse(
+            request,
+            "queue.html",
+            {"me": me[0], "csrf": me[1], "cases": await queue_cases(), "now": deps.clock()},
+        )
+
+    @console.get("/queue/rows", response_class=HTMLResponse)
+    async def queue_rows(request: Request, me: Who) -> Response:
+        """The queue's rows alone, polled by the page every few seconds."""
+        return TEMPLATES.TemplateResponse(
+            request, "queue_rows.html", {"me": me[0], "cases": await queue_cases(), "now": deps.clock()}
+        )
+
+    @console.get("/cases/{case_id}", response_class=HTMLResponse)
+    async def case_page(request: Request, case_id: int, me: Who, error: str = "") -> Response:
+        async with deps.uow() as work:
+            case = await work.cases.get(case_id)
+            if case is None:
+                raise HTTPException(404, "no such case")
+            messages = await work.messages.list_for(case.conversation_id)
+        async with deps.sessions() as session:
+            notes = await ConsoleStore(session).notes(case_id)
+        await audit(me[0], case_id, "open")
+        return TEMPLATES.TemplateResponse(
+            request,
+            "case.html",
+            {
+                "me": me[0],
+                "csrf": me[1],
+                "case": case,
+                "messages": messages,
+                "notes": notes,
+                "error": error,
+                "outcomes": list(CaseOutcome),
+                "highlighted": highlighted,
+            },
+        )
+
+    async def act(
+        me: tuple[Counselor, str], csrf: str, case_id: int, action: str, run: Callable[[UnitOfWork], Any]
+    ) -> Response:
+        check_csrf(csrf, me[1])
+        async with deps.uow() as work:
+            try:
+                await run(work)
+            except HandoffError as exc:
+                return RedirectResponse(f"/console/cases/{case_id}?error={exc.code}", status_code=303)
+            await work.commit()
+        await audit(me[0], case_id, action)
+        return RedirectResponse(f"/console/cases/{case_id}", status_code=303)
+
+    @console.post("/cases/{case_id}/claim")
+    async def claim(case_id: int, me: Who, csrf: Annotated[str, Form()] = "") -> Response:
+        return await act(
+            me,
+            csrf,
+            case_id,
+            "claim",
+            lambda w: claim_case(case_id, me[0], uow=w, lib=deps.library, now=deps.clock()),
+        )
+
+    @console.post("/cases/{case_id}/reply")
+    async def reply(
+        case_id: int, me: Who, text: Annotated[str, Form()], csrf: Annotated[str, Form()] = ""
+    ) -> Response:
+        return await act(
+            me,
+            csrf,
+            case_id,
+            "reply",
+            lambda w: post_counselor_reply(case_id, me[0], text, uow=w, now=deps.clock()),
+        )
+
+    @console.post("/cases/{case_id}/resolve")
+    async def resolve(
+        case_id: int, me: Who, outcome: Annotated[CaseOutcome, Form()], csrf: Annotated[str, Form()] = ""
+    ) -> Response:
+        return await act(
+            me,
+            csrf,
+            case_id,
+            "resolve",
+            lambda w: resolve_case(case_id, me[0], outcome, uow=w, lib=deps.library, now=deps.clock()),
+        )
+
+    @console.post("/cases/{case_id}/note")
+    async def note(
+        case_id: int, me: Who, text: Annotated[str, Form()], csrf: Annotated[str, Form()] = ""
+    ) -> Response:
+        check_csrf(csrf, me[1])
+        body = text.strip()[:MAX_NOTE]
+        if body:
+            async with deps.sessions() as session:
+                await ConsoleStore(session).add_note(case_id, me[0].id, body, deps.clock())
+                await session.commit()
+            await audit(me[0], case_id, "note")
+        return RedirectResponse(f"/console/cases/{case_id}", status_code=303)
+
+    @console.get("/audit", response_class=HTMLResponse)
+    async def audit_page(request: Request, me: Who) -> Response:
+        if me[0].role != "supervisor":
+            raise HTTPException(403, "supervisors only")
+        async with deps.sessions() as session:
+            entries = await ConsoleStore(session).audit_log()
+        return TEMPLATES.TemplateResponse(
+            request, "audit.html", {"me": me[0], "csrf": me[1], "entries": entries}
+        )
+
+    return console

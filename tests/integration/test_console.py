@@ -1,0 +1,139 @@
+"""The counselor console over HTTP: login and lockout, sessions, CSRF, the queue, a case, escaping, roles."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from telegram import Update
+
+from bot.main import App
+from bot.web import TelegramApp
+from counselor.console import ConsoleDeps, create_console, hash_password
+from tests.integration.fake_telegram import FakeTelegram
+
+XSS = "<script>alert('x')</script> chuyển tiền ngay không tao tung ảnh của mày"
+
+
+async def process(application: TelegramApp, payload: dict[str, Any]) -> None:
+    await application.process_update(Update.de_json(payload, application.bot))
+
+
+@pytest.fixture
+async def console(app: App) -> httpx.AsyncClient:
+    await app.set_counselor_password("anna", "counselor", hash_password("mat-khau-anna-1"))
+    await app.set_counselor_password("sup", "supervisor", hash_password("mat-khau-sup-12"))
+    deps = ConsoleDeps(
+        uow=app.core.uow,
+        sessions=app.sessions,
+        library=app.library,
+        clock=app.core.clock,
+        secure_cookies=False,
+        session_ttl=timedelta(minutes=30),
+    )
+    return client_for(deps)
+
+
+def client_for(deps: ConsoleDeps) -> httpx.AsyncClient:
+    """The console mounted at /console, as `notalone serve` mounts it."""
+    site = FastAPI()
+    site.mount("/console", create_console(deps))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=site), base_url="http://testserver/console")
+
+
+async def login(client: httpx.AsyncClient, name: str, password: str) -> httpx.Response:
+    return await client.post("/login", data={"name": name, "password": password})
+
+
+def csrf_of(page: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found
+    return found.group(1)
+
+
+class TestLogin:
+    async def test_every_page_needs_a_login(self, console: httpx.AsyncClient) -> None:
+        for path in ("/", "/queue/rows", "/cases/1", "/audit"):
+            response = await console.get(path)
+            assert response.status_code == 303 and response.headers["location"] == "/console/login"
+        assert (await console.post("/cases/1/claim", data={"csrf": "x"})).status_code == 303
+
+    async def test_wrong_password_then_lockout(self, console: httpx.AsyncClient) -> None:
+        wrong = await login(console, "anna", "nope")
+        assert wrong.headers["location"].endswith("error=wrong")
+        for _ in range(4):
+            await login(console, "anna", "nope")
+        locked = await login(console, "anna", "mat-khau-anna-1")  # right password, but locked now
+        assert locked.headers["location"].endswith("error=locked")
+        assert "notalone_console" not in locked.cookies
+        unknown = await login(console, "nobody", "whatever-123")
+        assert unknown.headers["location"].endswith("error=wrong")
+
+    async def test_cookie_is_httponly_and_strict(self, console: httpx.AsyncClient) -> None:
+        response = await login(console, "anna", "mat-khau-anna-1")
+        cookie = response.headers["set-cookie"].lower()
+        assert (
+            response.headers["location"] == "/console/"
+            and "httponly" in cookie
+            and "samesite=strict" in cookie
+        )
+
+
+class TestCaseWork:
+    async def test_queue_case_claim_reply_note_resolve(
+        self, app: App, telegram: TelegramApp, fake: FakeTelegram, console: httpx.AsyncClient
+    ) -> None:
+        await process(telegram, fake.message_update(70, XSS))
+        await process(telegram, fake.button_update(70, "talk_to_counselor"))
+        await login(console, "anna", "mat-khau-anna-1")
+        queue = await console.get("/")
+        assert queue.status_code == 200 and "Hàng chờ" in queue.text
+        case_id = re.search(r'href="/console/cases/(\d+)"', queue.text).group(1)  # type: ignore[union-attr]
+        page = await console.get(f"/cases/{case_id}")
+        assert "<script>alert" not in page.text and "&lt;script&gt;" in page.text  # escaped everywhere
+        assert '<mark class="' in page.text  # the NLU evidence is highlighted
+        csrf = csrf_of(page.text)
+        assert (await console.post(f"/cases/{case_id}/claim", data={})).status_code == 403  # no CSRF token
+        assert (await console.post(f"/cases/{case_id}/claim", data={"csrf": "forged"})).status_code == 403
+        assert (await console.post(f"/cases/{case_id}/claim", data={"csrf": csrf})).status_code == 303
+        reply = {"csrf": csrf, "text": "Chị đây. <b>Em</b> đừng chuyển tiền nhé."}
+        assert (await console.post(f"/cases/{case_id}/reply", data=reply)).status_code == 303
+        await console.post(f"/cases/{case_id}/note", data={"csrf": csrf, "text": "Học sinh lớp 8, đã chặn."})
+        page = await console.get(f"/cases/{case_id}")
+        assert "&lt;b&gt;Em&lt;/b&gt;" in page.text and "Học sinh lớp 8, đã chặn." in page.text
+        too_long = await console.post(f"/cases/{case_id}/reply", data={"csrf": csrf, "text": "x" * 5000})
+        assert too_long.headers["location"].endswith("error=too_long")
+        done = await console.post(f"/cases/{case_id}/resolve", data={"csrf": csrf, "outcome": "advice_given"})
+        assert done.status_code == 303
+        after = await console.post(f"/cases/{case_id}/reply", data={"csrf": csrf, "text": "còn đó không"})
+        assert after.headers["location"].endswith("error=closed")
+
+    async def test_supervisor_sees_the_audit_log_counselors_do_not(
+        self, app: App, console: httpx.AsyncClient
+    ) -> None:
+        await login(console, "anna", "mat-khau-anna-1")
+        assert (await console.get("/audit")).status_code == 403
+        page = await console.get("/")
+        await console.post("/logout", data={"csrf": csrf_of(page.text)})
+        assert (await console.get("/")).status_code == 303  # logged out
+        await login(console, "sup", "mat-khau-sup-12")
+        audit = await console.get("/audit")
+        assert audit.status_code == 200 and "login" in audit.text and "anna" in audit.text
+
+    async def test_expired_session_goes_back_to_login(self, app: App) -> None:
+        await app.set_counselor_password("anna", "counselor", hash_password("mat-khau-anna-1"))
+        short = ConsoleDeps(
+            uow=app.core.uow,
+            sessions=app.sessions,
+            library=app.library,
+            clock=app.core.clock,
+            secure_cookies=False,
+            session_ttl=timedelta(seconds=-1),
+        )
+        client = client_for(short)
+        await login(client, "anna", "mat-khau-anna-1")
+        assert (await client.get("/")).status_code == 303
