@@ -230,7 +230,9 @@ class TestCounselorToken:
 
 class TestCounselorAdd:
     def test_add_reads_the_password_from_stdin_and_refuses_a_short_one(self, config: Path) -> None:
-        done = run(["--config", str(config), "counselor", "add", "anna", "--supervisor"], b"mot-mat-khau-dai\n")
+        done = run(
+            ["--config", str(config), "counselor", "add", "anna", "--supervisor"], b"mot-mat-khau-dai\n"
+        )
         assert done.returncode == 0 and b"/console/login" in done.stdout
         assert b"mot-mat-khau-dai" not in (config.parent / "data" / "notalone.db").read_bytes()
         short = run(["--config", str(config), "counselor", "add", "binh"], b"ngan\n")
