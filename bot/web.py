@@ -9,6 +9,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -20,6 +21,7 @@ from telegram.ext import Application
 from bot.main import App
 from bot.telegram.outbox import outbox_loop
 from counselor.api import create_api
+from counselor.console import ConsoleDeps, create_console
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhooks/telegram"
@@ -60,6 +62,19 @@ def create_web_app(
             await app.close()
 
     web = FastAPI(title="notalone", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    web.mount(
+        "/console",
+        create_console(
+            ConsoleDeps(
+                uow=app.core.uow,
+                sessions=app.sessions,
+                library=app.library,
+                clock=app.core.clock,
+                secure_cookies=app.settings.console.secure_cookies,
+                session_ttl=timedelta(minutes=app.settings.console.session_minutes),
+            )
+        ),
+    )
     web.mount(
         "/api",
         create_api(

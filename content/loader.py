@@ -86,6 +86,11 @@ class Library:
         guide = self.scenarios.get(scenario)
         return render_scenario(guide, self.catalogue.texts) if guide else None
 
+    def scenario_tactics(self, scenario: str) -> frozenset[Tactic]:
+        """The tactics a scenario typically shows (empty when there is no guide)."""
+        guide = self.scenarios.get(scenario)
+        return frozenset(guide.tactics) if guide else frozenset()
+
     def crisis_guidance(self, kind: str) -> str | None:
         """Calm first steps for an acute danger (None for an unknown kind)."""
         guide = self.crisis.get(kind)

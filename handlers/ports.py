@@ -176,6 +176,10 @@ class GuidanceLibrary(Protocol):
         """What to do now and how to get out, for one scenario (None when there is no guide)."""
         ...
 
+    def scenario_tactics(self, scenario: str) -> frozenset[Tactic]:
+        """The tactics a scenario typically shows (empty when there is no guide)."""
+        ...
+
     def crisis_guidance(self, kind: str) -> str | None:
         """Calm first steps for an acute danger (None for an unknown kind)."""
         ...

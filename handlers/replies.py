@@ -66,14 +66,23 @@ def analysis_replies(analysis: Analysis, lib: GuidanceLibrary) -> list[Reply]:
                 lines.append(lib.text("analysis_tactic_line", name=name, quote=quote))
             else:
                 lines.append(lib.text("analysis_tactic_line_noquote", name=name))
-        guide = lib.scenario_guidance(analysis.scenario) if analysis.scenario else None
-        lines.append(guide or lib.text("analysis_next_steps"))
+        lines.append(guide_for(analysis, lib) or lib.text("analysis_next_steps"))
         lines.append(lib.text("not_your_fault"))
         replies.append(Reply(text="\n".join(lines), buttons=buttons(lib, *ANSWER_ACTIONS)))
         replies.append(feedback_reply(lib))
     elif not analysis.crisis:
         replies.append(unsure_reply(lib))
     return replies
+
+
+def guide_for(analysis: Analysis, lib: GuidanceLibrary) -> str | None:
+    """The scenario's guide, only when the message shows no tactic that scenario does not: a guide
+    for the wrong kind of trap would mislead, the general steps never do."""
+    if not analysis.scenario:
+        return None
+    if not set(analysis.tactics) <= lib.scenario_tactics(analysis.scenario):
+        return None
+    return lib.scenario_guidance(analysis.scenario)
 
 
 def fit(replies: list[Reply], limit: int) -> list[Reply]:

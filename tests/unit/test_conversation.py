@@ -218,3 +218,15 @@ class TestChannelLimits:
         turn = await handle_incoming(action("u", "learn_more"), core=small)
         assert len(turn.replies) > 1 and all(len(r.text) <= 500 for r in turn.replies)
         assert not any(r.buttons for r in turn.replies[:-1]) and turn.replies[-1].buttons
+
+
+class TestGuideConsistency:
+    async def test_a_guide_for_another_kind_of_trap_is_not_shown(
+        self, chat: Core, classifier: FakeClassifier
+    ) -> None:
+        wrong = POLICE_ANALYSIS.model_copy(update={"scenario": "task_job"})  # task_job shows no fear
+        classifier.table[POLICE[:12]] = wrong
+        await handle_incoming(text("u", "/start"), core=chat)
+        turn = await handle_incoming(text("u", POLICE), core=chat)
+        assert "Việc nhẹ lương cao" not in turn.replies[0].text
+        assert "Bạn nên làm ngay:" in turn.replies[0].text  # the general steps instead

@@ -1,0 +1,119 @@
+"""The counselor console driven in a real headless browser (Debian's chromium via Selenium and
+chromium-driver) against a real `notalone serve` process; screenshots go to tests/artifacts/."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.browser
+NOTALONE = str(Path(sys.executable).parent / "notalone")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+SCAM = "Cục Cảnh sát: bạn liên quan đường dây rửa tiền. Không được nói với ai, chuyển 20 triệu ngay. <b>x</b>"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path: Path, nlu_cache: Path) -> Iterator[str]:
+    config = tmp_path / "config.yaml"
+    config.write_text("storage:\n  data_dir: data\nconsole:\n  secure_cookies: false\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NOTALONE_")}
+    env["NOTALONE_NLU__CACHE_DIR"] = str(nlu_cache)
+    base = [NOTALONE, "--config", str(config)]
+    subprocess.run(
+        [*base, "counselor", "add", "anna"],
+        input=b"mat-khau-anna-1\n",
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    lines = [{"user": "hs1", "text": SCAM}, {"user": "hs1", "action": "talk_to_counselor"}]
+    subprocess.run(
+        [*base, "chat", "--jsonl"],
+        input="\n".join(json.dumps(x, ensure_ascii=False) for x in lines).encode(),
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    process = subprocess.Popen([*base, "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    if not (CHROMIUM and DRIVER):
+        pytest.fail("Debian's chromium and chromium-driver are needed (.ci/run installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,900",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_counselor_logs_in_claims_and_answers(server: str, browser: object) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = browser  # type: ignore[assignment]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.get(f"{server}/console/")  # type: ignore[attr-defined]
+    assert "/console/login" in driver.current_url  # type: ignore[attr-defined]
+    driver.find_element(By.NAME, "name").send_keys("anna")  # type: ignore[attr-defined]
+    driver.find_element(By.NAME, "password").send_keys("mat-khau-anna-1")  # type: ignore[attr-defined]
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()  # type: ignore[attr-defined]
+    rows = driver.find_elements(By.CSS_SELECTOR, "#rows tr")  # type: ignore[attr-defined]
+    assert rows and "Đang chờ" in rows[0].text
+    driver.save_screenshot(str(ARTIFACTS / "console-queue.png"))  # type: ignore[attr-defined]
+    rows[0].find_element(By.TAG_NAME, "a").click()
+    body = driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
+    assert "Cục Cảnh sát" in body and "<b>x</b>" in body  # shown as text, not markup
+    assert driver.find_elements(By.CSS_SELECTOR, "mark")  # type: ignore[attr-defined]  # evidence highlighted
+    driver.find_element(By.XPATH, "//button[text()='Nhận ca']").click()  # type: ignore[attr-defined]
+    driver.find_element(By.NAME, "text").send_keys("Chị đây, em đừng chuyển tiền nhé.")  # type: ignore[attr-defined]
+    driver.find_element(By.XPATH, "//button[text()='Gửi']").click()  # type: ignore[attr-defined]
+    assert "Chị đây, em đừng chuyển tiền nhé." in driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
+    driver.save_screenshot(str(ARTIFACTS / "console-case.png"))  # type: ignore[attr-defined]
