@@ -21,6 +21,9 @@ from bot.terminal import run_interactive, run_jsonl
 from counselor.auth import new_token, token_hash
 from counselor.console import hash_password
 from nlu import cli as nlu_cli
+from nlu.data import Example
+from nlu.rasa_data import write_feedback_yaml
+from storage.console import ConsoleStore
 from storage.migrate import current_revision, head_revision, upgrade
 
 MIN_PASSWORD = 10
@@ -55,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     classify.add_argument("--jsonl", action="store_true", required=True, help="JSON lines on stdin/stdout")
     evaluate = nlu_sub.add_parser("eval", parents=[backend], help="score on labelled Rasa-format data")
     evaluate.add_argument("--data", type=Path, required=True, help="a Rasa NLU YAML file or folder")
+    export = nlu_sub.add_parser("export-feedback", help="counselors' relabelled messages as Rasa NLU YAML")
+    export.add_argument("--out", type=Path, required=True, help="the YAML file to write")
     rasa = nlu_sub.add_parser("rasa", help="the Rasa Open Source server")
     rasa.add_argument(
         "rasa_action", choices=["setup", "validate", "serve"], help="serve = setup + train + serve"
@@ -179,6 +184,19 @@ async def _counselor_add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _export_feedback(settings: Settings, args: argparse.Namespace) -> int:
+    app = await build_app(settings)
+    try:
+        async with app.sessions() as session:
+            corrected = await ConsoleStore(session).relabeled_examples()
+    finally:
+        await app.close()
+    examples = [Example(r.text, frozenset(r.tactics), r.crisis) for r in corrected]
+    count = write_feedback_yaml(examples, args.out)
+    print(f"{args.out}: {count} relabelled message(s); review and anonymise before adding them to nlu/data")
+    return 0
+
+
 COMMANDS: dict[tuple[str, str | None], Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]] = {
     ("chat", None): _chat,
     ("config", "show"): _config_show,
@@ -199,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.log_level)
     try:
         settings = load_settings(args.config)
+        if args.command == "nlu" and args.nlu_action == "export-feedback":
+            return asyncio.run(_export_feedback(settings, args))
         if args.command == "nlu":
             # Training and the Rasa server are blocking work with their own event loops.
             return nlu_cli.run(settings.nlu, args)

@@ -21,8 +21,8 @@ from markupsafe import Markup
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from counselor.auth import token_hash
-from handlers.handoff import HandoffError, claim_case, post_counselor_reply, resolve_case
-from handlers.models import CaseOutcome, CaseStatus, Counselor, StoredMessage
+from handlers.handoff import HandoffError, claim_case, post_counselor_reply, release_case, resolve_case
+from handlers.models import CaseOutcome, CaseStatus, Counselor, StoredMessage, Tactic
 from handlers.ports import GuidanceLibrary, UnitOfWork
 from storage.console import ConsoleStore
 
@@ -188,6 +188,7 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
             messages = await work.messages.list_for(case.conversation_id)
         async with deps.sessions() as session:
             notes = await ConsoleStore(session).notes(case_id)
+            corrected = await ConsoleStore(session).relabels(case.conversation_id)
         await audit(me[0], case_id, "open")
         return TEMPLATES.TemplateResponse(
             request,
@@ -201,6 +202,8 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
                 "error": error,
                 "outcomes": list(CaseOutcome),
                 "highlighted": highlighted,
+                "tactics": list(Tactic),
+                "corrected": corrected,
             },
         )
 
@@ -238,6 +241,39 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
             "reply",
             lambda w: post_counselor_reply(case_id, me[0], text, uow=w, now=deps.clock()),
         )
+
+    @console.post("/cases/{case_id}/release")
+    async def release(case_id: int, me: Who, csrf: Annotated[str, Form()] = "") -> Response:
+        return await act(
+            me,
+            csrf,
+            case_id,
+            "release",
+            lambda w: release_case(case_id, me[0], uow=w, lib=deps.library, now=deps.clock()),
+        )
+
+    @console.post("/cases/{case_id}/relabel")
+    async def relabel(
+        case_id: int,
+        me: Who,
+        message_id: Annotated[int, Form()],
+        tactics: Annotated[list[Tactic], Form()] = [],  # noqa: B006 - FastAPI reads the default, never mutates it
+        crisis: Annotated[bool, Form()] = False,
+        csrf: Annotated[str, Form()] = "",
+    ) -> Response:
+        check_csrf(csrf, me[1])
+        async with deps.uow() as work:
+            case = await work.cases.get(case_id)
+            messages = await work.messages.list_for(case.conversation_id) if case else []
+        if not any(m.id == message_id and m.direction.value == "in" for m in messages):
+            raise HTTPException(404, "no such message in this case")
+        async with deps.sessions() as session:
+            await ConsoleStore(session).relabel(
+                message_id, me[0].id, [t.value for t in tactics], crisis, deps.clock()
+            )
+            await session.commit()
+        await audit(me[0], case_id, "relabel")
+        return RedirectResponse(f"/console/cases/{case_id}", status_code=303)
 
     @console.post("/cases/{case_id}/resolve")
     async def resolve(

@@ -167,6 +167,22 @@ async def post_counselor_reply(
     await uow.outbox.add(user.id, user.channel, body, (), now)
 
 
+async def release_case(
+    case_id: int, counselor: Counselor, *, uow: UnitOfWork, lib: GuidanceLibrary, now: datetime
+) -> None:
+    """A counselor hands the case back to the queue; the student is told someone else will continue."""
+    case = await _open_case(uow, case_id)
+    if not await uow.cases.release(case_id, counselor.id):
+        raise HandoffError("not_yours")
+    await _set_state(uow, case.conversation_id, ConversationState.AWAITING_COUNSELOR, now)
+    await _notify(
+        uow,
+        case,
+        Reply(text=lib.text("counselor_released"), buttons=buttons(lib, "cancel_case", "call_111")),
+        now,
+    )
+
+
 async def resolve_case(
     case_id: int,
     counselor: Counselor,

@@ -89,6 +89,7 @@ TEXT_KEYS: dict[str, frozenset[str]] = {
     "counselor_joined": frozenset(),
     "counselor_left": frozenset(),
     "counselor_timeout": frozenset(),
+    "counselor_released": frozenset(),
     "flood_slow_down": frozenset(),
     "command_xoa": frozenset(),
     "command_help": frozenset(),
@@ -287,6 +288,10 @@ class CaseRepository(Protocol):
 
     async def claim(self, case_id: int, counselor_id: int, now: datetime) -> bool:
         """Claim a waiting case; False when someone else got it first."""
+        ...
+
+    async def release(self, case_id: int, counselor_id: int) -> bool:
+        """Put a claimed case back in the queue; only its counselor can."""
         ...
 
     async def close(

@@ -47,3 +47,22 @@ def write_rasa_nlu(examples: list[Example], path: Path) -> int:
         encoding="utf-8",
     )
     return count
+
+
+def write_feedback_yaml(examples: list[Example], path: Path) -> int:
+    """Counselor-corrected messages as Rasa NLU YAML (original text, multi-intents, source: feedback)."""
+    by_intent: dict[str, list[str]] = defaultdict(list)
+    for example in examples:
+        text = " ".join(example.text.split())
+        if text and text not in by_intent[example.intent]:
+            by_intent[example.intent].append(text)
+    blocks = [
+        {"intent": intent, "metadata": {"source": "feedback"}, "examples": "".join(f"- {t}\n" for t in texts)}
+        for intent, texts in sorted(by_intent.items())
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        yaml.safe_dump({"version": "3.1", "nlu": blocks}, allow_unicode=True, sort_keys=False, width=10_000),
+        encoding="utf-8",
+    )
+    return sum(len(t) for t in by_intent.values())

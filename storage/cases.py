@@ -79,6 +79,19 @@ class SqlAlchemyCaseRepository:
         )
         return bool(getattr(result, "rowcount", 0))
 
+    async def release(self, case_id: int, counselor_id: int) -> bool:
+        """Put a claimed case back in the queue; only its counselor can."""
+        result = await self.session.execute(
+            update(CaseRow)
+            .where(
+                CaseRow.id == case_id,
+                CaseRow.status == CaseStatus.CLAIMED.value,
+                CaseRow.counselor_id == counselor_id,
+            )
+            .values(status=CaseStatus.WAITING.value, counselor_id=None, claimed_at=None)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
     async def close(
         self, case_id: int, status: CaseStatus, outcome: CaseOutcome | None, now: datetime
     ) -> bool:

@@ -9,7 +9,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.models import Counselor
-from storage.models import AuditRow, CaseNoteRow, ConsoleSessionRow, CounselorRow
+from storage.models import AuditRow, CaseNoteRow, ConsoleSessionRow, CounselorRow, MessageRow, RelabelRow
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,13 @@ class Note:
     counselor: str
     text: str
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class Relabel:
+    text: str
+    tactics: tuple[str, ...]
+    crisis: bool
 
 
 @dataclass(frozen=True)
@@ -139,4 +146,39 @@ class ConsoleStore:
         return [
             AuditEntry(name, r.case_id, r.action, r.created_at)
             for r, name in (await self.session.execute(stmt)).all()
+        ]
+
+    async def relabel(
+        self, message_id: int, counselor_id: int, tactics: list[str], crisis: bool, now: datetime
+    ) -> None:
+        """A counselor's labels for a student's message (the latest correction wins)."""
+        await self.session.execute(delete(RelabelRow).where(RelabelRow.message_id == message_id))
+        self.session.add(
+            RelabelRow(
+                message_id=message_id,
+                counselor_id=counselor_id,
+                tactics=sorted(tactics),
+                crisis=crisis,
+                created_at=now,
+            )
+        )
+
+    async def relabels(self, case_conversation: int | None = None) -> dict[int, tuple[list[str], bool]]:
+        """Corrections by message id (of one conversation, or all)."""
+        stmt = select(RelabelRow)
+        if case_conversation is not None:
+            stmt = stmt.join(MessageRow, MessageRow.id == RelabelRow.message_id).where(
+                MessageRow.conversation_id == case_conversation
+            )
+        return {
+            r.message_id: (list(r.tactics), r.crisis) for r in (await self.session.execute(stmt)).scalars()
+        }
+
+    async def relabeled_examples(self) -> list[Relabel]:
+        """Every corrected message with its text, for exporting as training data."""
+        stmt = select(RelabelRow, MessageRow.text).join(MessageRow, MessageRow.id == RelabelRow.message_id)
+        return [
+            Relabel(text or "", tuple(r.tactics), r.crisis)
+            for r, text in (await self.session.execute(stmt)).all()
+            if text
         ]

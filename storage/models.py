@@ -182,3 +182,15 @@ class AuditRow(Base):
     case_id: Mapped[int | None] = mapped_column(Id)
     action: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime]
+
+
+class RelabelRow(Base):
+    __tablename__ = "relabels"
+    __table_args__ = (UniqueConstraint("message_id", name="uq_relabels_message"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    message_id: Mapped[int] = mapped_column(Id, ForeignKey("messages.id", ondelete="CASCADE"))
+    counselor_id: Mapped[int] = mapped_column(Id, ForeignKey("counselors.id"))
+    tactics: Mapped[list[str]] = mapped_column(JSON)
+    crisis: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +18,7 @@ from telegram import Update
 from bot.main import App
 from bot.web import TelegramApp
 from counselor.console import ConsoleDeps, create_console, hash_password
+from nlu.data import load_examples
 from tests.integration.fake_telegram import FakeTelegram
 
 XSS = "<script>alert('x')</script> chuyển tiền ngay không tao tung ảnh của mày"
@@ -137,3 +142,56 @@ class TestCaseWork:
         client = client_for(short)
         await login(client, "anna", "mat-khau-anna-1")
         assert (await client.get("/")).status_code == 303
+
+
+class TestReleaseAndRelabel:
+    async def test_release_relabel_and_export(
+        self,
+        app: App,
+        telegram: TelegramApp,
+        fake: FakeTelegram,
+        console: httpx.AsyncClient,
+        tmp_path: Path,
+        nlu_cache: Path,
+    ) -> None:
+        await process(telegram, fake.message_update(71, "ê m ơi cho t mượn 200k, mai t trả liền"))
+        await process(telegram, fake.button_update(71, "talk_to_counselor"))
+        await login(console, "anna", "mat-khau-anna-1")
+        queue = await console.get("/")
+        case_id = re.search(r'href="/console/cases/(\d+)"', queue.text).group(1)  # type: ignore[union-attr]
+        page = await console.get(f"/cases/{case_id}")
+        csrf = csrf_of(page.text)
+        message_id = re.search(r'name="message_id" value="(\d+)"', page.text).group(1)  # type: ignore[union-attr]
+        fixed = {"csrf": csrf, "message_id": message_id, "tactics": ["manipulation", "control"]}
+        assert (await console.post(f"/cases/{case_id}/relabel", data=fixed)).status_code == 303
+        assert "✓ đã sửa" in (await console.get(f"/cases/{case_id}")).text
+        stranger = {"csrf": csrf, "message_id": "999999", "tactics": ["fear"]}
+        assert (await console.post(f"/cases/{case_id}/relabel", data=stranger)).status_code == 404
+        await console.post(f"/cases/{case_id}/claim", data={"csrf": csrf})
+        released = await console.post(f"/cases/{case_id}/release", data={"csrf": csrf})
+        assert released.status_code == 303 and "error" not in released.headers["location"]
+        rows = await console.get("/queue/rows")
+        assert "Đang chờ" in rows.text  # back in the queue
+        out = tmp_path / "feedback.yml"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NOTALONE_")}
+        env["NOTALONE_NLU__CACHE_DIR"] = str(nlu_cache)
+        done = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "notalone"),
+                "--config",
+                str(tmp_path / "config.yaml"),
+                "nlu",
+                "export-feedback",
+                "--out",
+                str(out),
+            ],
+            capture_output=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        exported = load_examples(out)
+        assert [(e.text, set(e.tactics), e.crisis) for e in exported] == [
+            ("ê m ơi cho t mượn 200k, mai t trả liền", {"manipulation", "control"}, False)
+        ]

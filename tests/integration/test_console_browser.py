@@ -97,6 +97,11 @@ def browser() -> Iterator[object]:
 
 def test_counselor_logs_in_claims_and_answers(server: str, browser: object) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def wait_for(by: str, what: str) -> object:
+        return WebDriverWait(driver, 20).until(ec.presence_of_element_located((by, what)))
 
     driver = browser  # type: ignore[assignment]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -105,15 +110,20 @@ def test_counselor_logs_in_claims_and_answers(server: str, browser: object) -> N
     driver.find_element(By.NAME, "name").send_keys("anna")  # type: ignore[attr-defined]
     driver.find_element(By.NAME, "password").send_keys("mat-khau-anna-1")  # type: ignore[attr-defined]
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()  # type: ignore[attr-defined]
-    rows = driver.find_elements(By.CSS_SELECTOR, "#rows tr")  # type: ignore[attr-defined]
-    assert rows and "Đang chờ" in rows[0].text
+    wait_for(By.CSS_SELECTOR, "#rows tr a")
+    assert "Đang chờ" in driver.find_element(By.ID, "rows").text  # type: ignore[attr-defined]
     driver.save_screenshot(str(ARTIFACTS / "console-queue.png"))  # type: ignore[attr-defined]
-    rows[0].find_element(By.TAG_NAME, "a").click()
+    # The rows are replaced every 5 s by the live refresh: follow the link's address, not the element.
+    case_url = driver.find_element(By.CSS_SELECTOR, "#rows tr a").get_attribute("href")  # type: ignore[attr-defined]
+    driver.get(case_url)  # type: ignore[attr-defined]
+    wait_for(By.XPATH, "//button[text()='Nhận ca']")
     body = driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
     assert "Cục Cảnh sát" in body and "<b>x</b>" in body  # shown as text, not markup
     assert driver.find_elements(By.CSS_SELECTOR, "mark")  # type: ignore[attr-defined]  # evidence highlighted
     driver.find_element(By.XPATH, "//button[text()='Nhận ca']").click()  # type: ignore[attr-defined]
+    wait_for(By.XPATH, "//button[text()='Gửi']")
     driver.find_element(By.NAME, "text").send_keys("Chị đây, em đừng chuyển tiền nhé.")  # type: ignore[attr-defined]
     driver.find_element(By.XPATH, "//button[text()='Gửi']").click()  # type: ignore[attr-defined]
+    wait_for(By.XPATH, "//*[contains(text(), 'Chị đây, em đừng chuyển tiền nhé.')]")
     assert "Chị đây, em đừng chuyển tiền nhé." in driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
     driver.save_screenshot(str(ARTIFACTS / "console-case.png"))  # type: ignore[attr-defined]
