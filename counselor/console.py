@@ -25,6 +25,7 @@ from handlers.handoff import HandoffError, claim_case, post_counselor_reply, rel
 from handlers.models import CaseOutcome, CaseStatus, Counselor, StoredMessage, Tactic
 from handlers.ports import GuidanceLibrary, UnitOfWork
 from storage.console import ConsoleStore
+from storage.queries import search_cases, stats
 
 COOKIE = "notalone_console"
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
@@ -299,6 +300,33 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
                 await session.commit()
             await audit(me[0], case_id, "note")
         return RedirectResponse(f"/console/cases/{case_id}", status_code=303)
+
+    @console.get("/search", response_class=HTMLResponse)
+    async def search(request: Request, me: Who, q: str = "", status: str = "") -> Response:
+        """Past and present cases by number, outcome, or words in their conversation."""
+        status = status if status in {s.value for s in CaseStatus} else ""
+        async with deps.sessions() as session:
+            found = await search_cases(session, q[:200], status or None) if (q.strip() or status) else []
+        await audit(me[0], None, "search")
+        return TEMPLATES.TemplateResponse(
+            request,
+            "search.html",
+            {
+                "me": me[0],
+                "csrf": me[1],
+                "q": q,
+                "status": status,
+                "cases": found,
+                "statuses": list(CaseStatus),
+            },
+        )
+
+    @console.get("/stats", response_class=HTMLResponse)
+    async def stats_page(request: Request, me: Who) -> Response:
+        """The last 14 days: messages and cases per day, tactics, scenarios, 111 taps, reply time."""
+        async with deps.sessions() as session:
+            numbers = await stats(session, deps.clock())
+        return TEMPLATES.TemplateResponse(request, "stats.html", {"me": me[0], "csrf": me[1], "s": numbers})
 
     @console.get("/audit", response_class=HTMLResponse)
     async def audit_page(request: Request, me: Who) -> Response:

@@ -195,3 +195,26 @@ class TestReleaseAndRelabel:
         assert [(e.text, set(e.tactics), e.crisis) for e in exported] == [
             ("ê m ơi cho t mượn 200k, mai t trả liền", {"manipulation", "control"}, False)
         ]
+
+
+class TestSearchAndStats:
+    async def test_search_finds_cases_by_words_and_number_and_stats_count(
+        self, app: App, telegram: TelegramApp, fake: FakeTelegram, console: httpx.AsyncClient
+    ) -> None:
+        await process(
+            telegram, fake.message_update(72, "nó dọa tung ảnh nếu em không chuyển tiền <i>ngay</i>")
+        )
+        await process(telegram, fake.button_update(72, "talk_to_counselor"))
+        await process(telegram, fake.button_update(72, "call_111"))
+        await login(console, "anna", "mat-khau-anna-1")
+        by_words = await console.get("/search", params={"q": "tung ảnh"})
+        case_id = re.search(r'href="/console/cases/(\d+)"', by_words.text).group(1)  # type: ignore[union-attr]
+        assert f"#{case_id}" in (await console.get("/search", params={"q": f"#{case_id}"})).text
+        assert "Không tìm thấy" in (await console.get("/search", params={"q": "không có chữ này"})).text
+        assert "Không tìm thấy" not in (await console.get("/search", params={"status": "waiting"})).text
+        page = await console.get("/stats")
+        assert page.status_code == 200 and "<svg" in page.text
+        assert "Bấm gọi 111: <strong>1</strong>" in page.text
+        assert (
+            "&lt;i&gt;" not in page.text and "<i>ngay" not in page.text
+        )  # no message text on the stats page

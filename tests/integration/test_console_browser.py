@@ -127,3 +127,6 @@ def test_counselor_logs_in_claims_and_answers(server: str, browser: object) -> N
     wait_for(By.XPATH, "//*[contains(text(), 'Chị đây, em đừng chuyển tiền nhé.')]")
     assert "Chị đây, em đừng chuyển tiền nhé." in driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
     driver.save_screenshot(str(ARTIFACTS / "console-case.png"))  # type: ignore[attr-defined]
+    driver.get(f"{server}/console/stats")  # type: ignore[attr-defined]
+    wait_for(By.TAG_NAME, "svg")
+    driver.save_screenshot(str(ARTIFACTS / "console-stats.png"))  # type: ignore[attr-defined]

@@ -1,0 +1,93 @@
+"""Read-only queries for the console's list pages: search of past cases and statistics."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import String, cast, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.models import Case
+from storage.models import CaseRow, MessageRow
+
+SEARCH_LIMIT = 100
+
+
+async def search_cases(session: AsyncSession, text: str, status: str | None = None) -> list[Case]:
+    """Cases whose number is `text`, or whose conversation contains `text` (newest first)."""
+    stmt = select(CaseRow)
+    needle = text.strip()
+    if needle:
+        in_messages = select(MessageRow.conversation_id).where(MessageRow.text.ilike(f"%{needle}%"))
+        conditions = [CaseRow.conversation_id.in_(in_messages), cast(CaseRow.outcome, String) == needle]
+        if needle.lstrip("#").isdigit():
+            conditions.append(CaseRow.id == int(needle.lstrip("#")))
+        stmt = stmt.where(or_(*conditions))
+    if status:
+        stmt = stmt.where(CaseRow.status == status)
+    rows = (await session.execute(stmt.order_by(CaseRow.id.desc()).limit(SEARCH_LIMIT))).scalars()
+    return [Case.model_validate(r, from_attributes=True) for r in rows]
+
+
+@dataclass
+class Stats:
+    days: list[date]
+    messages_per_day: dict[date, int] = field(default_factory=dict)
+    cases_per_day: dict[date, int] = field(default_factory=dict)
+    tactics: Counter[str] = field(default_factory=Counter)
+    scenarios: Counter[str] = field(default_factory=Counter)
+    crisis: int = 0
+    call_111_taps: int = 0
+    median_first_reply_minutes: float | None = None
+
+    @property
+    def days_messages(self) -> list[tuple[str, int]]:
+        return [(d.strftime("%d/%m"), self.messages_per_day.get(d, 0)) for d in self.days]
+
+    @property
+    def days_cases(self) -> list[tuple[str, int]]:
+        return [(d.strftime("%d/%m"), self.cases_per_day.get(d, 0)) for d in self.days]
+
+
+async def stats(session: AsyncSession, now: datetime, days: int = 14) -> Stats:
+    """Messages and cases per day, tactics and scenarios seen, 111 taps, time to a counselor's first reply."""
+    since = now - timedelta(days=days)
+    result = Stats(days=[(now - timedelta(days=i)).date() for i in range(days - 1, -1, -1)])
+    incoming = await session.execute(
+        select(MessageRow.created_at, MessageRow.action, MessageRow.analysis).where(
+            MessageRow.direction == "in", MessageRow.created_at >= since
+        )
+    )
+    for created, action, analysis in incoming.all():
+        day = created.date()
+        result.messages_per_day[day] = result.messages_per_day.get(day, 0) + 1
+        if action == "call_111":
+            result.call_111_taps += 1
+        if analysis:
+            result.tactics.update(analysis.get("tactics") or [])
+            result.crisis += bool(analysis.get("crisis"))
+            if analysis.get("scenario"):
+                result.scenarios[analysis["scenario"]] += 1
+    cases = (await session.execute(select(CaseRow).where(CaseRow.created_at >= since))).scalars().all()
+    waits = []
+    for case in cases:
+        day = case.created_at.date()
+        result.cases_per_day[day] = result.cases_per_day.get(day, 0) + 1
+        first = await session.execute(
+            select(MessageRow.created_at)
+            .where(
+                MessageRow.conversation_id == case.conversation_id,
+                MessageRow.author.like("counselor:%"),
+                MessageRow.created_at >= case.created_at,
+            )
+            .order_by(MessageRow.id)
+            .limit(1)
+        )
+        replied = first.scalar_one_or_none()
+        if replied is not None:
+            waits.append((replied - case.created_at).total_seconds() / 60)
+    result.median_first_reply_minutes = statistics.median(waits) if waits else None
+    return result
