@@ -146,16 +146,20 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return await serve(settings, args.host, args.port)
 
 
-async def _counselor_token(settings: Settings, args: argparse.Namespace) -> int:
+def _counselor_name(args: argparse.Namespace) -> tuple[str, str]:
+    """The counselor's name (checked) and role from the command line."""
     name = args.name.strip()
     if not name or len(name) > 64:
         raise StartupError("counselor name must be 1 to 64 characters")
+    return name, "supervisor" if args.supervisor else "counselor"
+
+
+async def _counselor_token(settings: Settings, args: argparse.Namespace) -> int:
+    name, role = _counselor_name(args)
     token = new_token()
     app = await build_app(settings)
     try:
-        await app.add_counselor_token(
-            name, "supervisor" if args.supervisor else "counselor", token_hash(token)
-        )
+        await app.add_counselor_token(name, role, token_hash(token))
     finally:
         await app.close()
     print(token)
@@ -164,9 +168,7 @@ async def _counselor_token(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _counselor_add(settings: Settings, args: argparse.Namespace) -> int:
-    name = args.name.strip()
-    if not name or len(name) > 64:
-        raise StartupError("counselor name must be 1 to 64 characters")
+    name, role = _counselor_name(args)
     if sys.stdin.isatty():
         password = getpass.getpass(f"password for {name}: ")
     else:
@@ -175,9 +177,7 @@ async def _counselor_add(settings: Settings, args: argparse.Namespace) -> int:
         raise StartupError(f"the password must have at least {MIN_PASSWORD} characters")
     app = await build_app(settings)
     try:
-        await app.set_counselor_password(
-            name, "supervisor" if args.supervisor else "counselor", hash_password(password)
-        )
+        await app.set_counselor_password(name, role, hash_password(password))
     finally:
         await app.close()
     print(f"counselor {name} can log in at /console/login")
