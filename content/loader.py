@@ -60,10 +60,6 @@ class Library:
         """The text stored under `key`, with `{name}` placeholders filled."""
         return self.catalogue.texts[key].format_map(values)
 
-    def has(self, key: str) -> bool:
-        """True when the library has a text under `key`."""
-        return key in self.catalogue.texts
-
     def label(self, action: str) -> str:
         """The button label for an action id."""
         return self.catalogue.buttons[action]

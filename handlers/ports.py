@@ -165,10 +165,6 @@ class GuidanceLibrary(Protocol):
         """How to recognise a tactic and what to do, as one text."""
         ...
 
-    def has(self, key: str) -> bool:
-        """True when the library has a text under `key`."""
-        ...
-
     def scenario_title(self, scenario: str) -> str | None:
         """The short title of a scenario, if the library has guidance for it."""
         ...

@@ -1,8 +1,8 @@
-"""A classifier from cue phrases alone: the crisis net, the evidence finder and the last fallback."""
+"""Cue phrases found in a message: the crisis net and the clauses that can serve as evidence."""
 
 from __future__ import annotations
 
-from handlers.models import Analysis, Evidence, Tactic
+from handlers.models import Evidence
 from nlu.lexicon import clause_around, find_combos, find_cues, load_combos, load_lexicon
 from nlu.normalize import Token, tokenize
 
@@ -32,29 +32,3 @@ def cue_evidence(text: str, tokens: list[Token] | None = None) -> dict[str, list
             continue
         spans.append(Evidence(tactic=match.label, start=start, end=end, text=text[start:end]))
     return found
-
-
-class CueClassifier:
-    """Tactics and crisis from the cue lexicon only (used until a model is trained, or when it fails)."""
-
-    name = "cues"
-
-    async def analyze(self, text: str) -> Analysis:
-        """Return the labels whose cues occur in the text, each with the clause that shows it."""
-        return analyze_with_cues(text)
-
-
-def analyze_with_cues(text: str) -> Analysis:
-    """Synchronous core of CueClassifier.analyze."""
-    found = cue_evidence(text)
-    tactics = tuple(t for t in Tactic if t.value in found)
-    evidence = tuple(e for label in [*(t.value for t in tactics), "crisis"] for e in found.get(label, []))
-    return Analysis(
-        tactics=tactics,
-        scores={t.value: 1.0 if t in tactics else 0.0 for t in Tactic},
-        crisis="crisis" in found,
-        crisis_score=1.0 if "crisis" in found else 0.0,
-        evidence=evidence,
-        unsure=not tactics and "crisis" not in found,
-        backend="cues",
-    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nlu.cues import analyze_with_cues
+from nlu.cues import cue_evidence
 from nlu.normalize import MONEY_TOKEN, PHONE_TOKEN, URL_TOKEN, fold, normalize, tokenize
 
 
@@ -39,15 +39,21 @@ def test_every_token_points_into_the_original() -> None:
 
 def test_cue_evidence_quotes_the_original_words() -> None:
     raw = "ck 2tr ngay ko t tung anh m len group truong"
-    analysis = analyze_with_cues(raw)
-    assert {t.value for t in analysis.tactics} == {"fear", "control"}
-    for ev in analysis.evidence:
-        assert raw[ev.start : ev.end] == ev.text
+    found = cue_evidence(raw)
+    assert {"fear", "control", "crisis"} <= set(found)  # crisis: a leak threat with a demand, now
+    for spans in found.values():
+        for ev in spans:
+            assert raw[ev.start : ev.end] == ev.text
+
+
+def test_hyperbole_and_past_events_are_not_crisis() -> None:
+    assert "crisis" not in cue_evidence("bài hình này khó muốn chết luôn á")
+    assert "crisis" not in cue_evidence("năm ngoái nó dọa tung ảnh đòi ck 2tr, mình đã chặn")
+    assert "crisis" in cue_evidence("mình muốn chết")
 
 
 @pytest.mark.parametrize(
     "raw", ["", "   ", "😀" * 50, "x" * 100_000, "http://a.com", "123 456", "Привет мир 你好"]
 )
-def test_bad_input_gives_a_valid_analysis(raw: str) -> None:
-    analysis = analyze_with_cues(raw)
-    assert not analysis.crisis and not analysis.tactics
+def test_bad_input_finds_no_cue(raw: str) -> None:
+    assert cue_evidence(raw) == {}
