@@ -79,6 +79,11 @@ def _parser() -> argparse.ArgumentParser:
     token = counselor_sub.add_parser("token", help="create a counselor if needed and print a new API token")
     token.add_argument("name")
     token.add_argument("--supervisor", action="store_true")
+    link = counselor_sub.add_parser(
+        "telegram", help="link a counselor's Telegram account (user id) for replying in the counselors' group"
+    )
+    link.add_argument("name")
+    link.add_argument("telegram_user_id", help="a number; 'none' unlinks")
 
     retention = sub.add_parser("retention", help="data retention")
     retention.add_subparsers(dest="action", required=True).add_parser(
@@ -184,6 +189,25 @@ async def _counselor_add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _counselor_telegram(settings: Settings, args: argparse.Namespace) -> int:
+    name = args.name.strip()
+    raw = args.telegram_user_id.strip().lower()
+    if raw != "none" and not raw.isdigit():
+        raise StartupError("telegram_user_id must be a number (the user's Telegram id) or 'none'")
+    user_id = None if raw == "none" else int(raw)
+    app = await build_app(settings)
+    try:
+        found = await app.link_counselor_telegram(name, user_id)
+    finally:
+        await app.close()
+    if not found:
+        raise StartupError(
+            f"no counselor named {args.name.strip()!r}: create one with `notalone counselor add`"
+        )
+    print(f"counselor {args.name.strip()}: Telegram {'unlinked' if user_id is None else 'linked'}")
+    return 0
+
+
 async def _export_feedback(settings: Settings, args: argparse.Namespace) -> int:
     app = await build_app(settings)
     try:
@@ -206,6 +230,7 @@ COMMANDS: dict[tuple[str, str | None], Callable[[Settings, argparse.Namespace], 
     ("retention", "run"): _retention,
     ("counselor", "token"): _counselor_token,
     ("counselor", "add"): _counselor_add,
+    ("counselor", "telegram"): _counselor_telegram,
     ("run", "telegram"): _run_telegram,
     ("serve", None): _serve,
 }

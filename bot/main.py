@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -16,9 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from bot.settings import Settings
 from content.loader import ContentError, load_library
 from handlers.flood import FloodLimiter
-from handlers.handoff import EscalationPolicy, check_waiting
+from handlers.handoff import (
+    EscalationPolicy,
+    GroupResult,
+    check_waiting,
+    claim_from_group,
+    relay_from_group,
+)
 from handlers.models import Channel, Counselor, Incoming, Reply, Turn
-from handlers.ports import ACTIONS, TEXT_KEYS, GuidanceLibrary
+from handlers.ports import ACTIONS, TEXT_KEYS, GuidanceLibrary, UnitOfWork
 from handlers.privacy import pseudonymize
 from handlers.replies import error_reply
 from handlers.retention import purge_expired
@@ -75,6 +82,54 @@ class App:
         async with self.sessions() as session:
             await ConsoleStore(session).set_password(name, role, password_hash, self.core.clock())
             await session.commit()
+
+    async def link_counselor_telegram(self, name: str, telegram_user_id: int | None) -> bool:
+        """Link a counselor's Telegram account (for the counselors' group); False: no such counselor."""
+        async with self.sessions() as session:
+            counselors = SqlAlchemyCounselorRepository(session)
+            found = await counselors.by_name(name)
+            if found is None:
+                return False
+            await counselors.link_telegram(found.id, telegram_user_id)
+            await session.commit()
+            return True
+
+    async def relay_from_group(self, thread_id: int, telegram_user_id: int, text: str) -> GroupResult:
+        """A message in the counselors' group: relayed to the student when a linked counselor wrote it."""
+        return await self._from_group(
+            telegram_user_id,
+            lambda uow, counselor, now: relay_from_group(
+                thread_id, counselor, telegram_user_id, text, uow=uow, lib=self.library, now=now
+            ),
+        )
+
+    async def claim_from_group(self, case_id: int, telegram_user_id: int) -> GroupResult:
+        """The «Nhận ca» button of an alert in the counselors' group."""
+        return await self._from_group(
+            telegram_user_id,
+            lambda uow, counselor, now: claim_from_group(
+                case_id, counselor, telegram_user_id, uow=uow, lib=self.library, now=now
+            ),
+        )
+
+    async def _from_group(
+        self,
+        telegram_user_id: int,
+        action: Callable[[UnitOfWork, Counselor | None, datetime], Awaitable[GroupResult]],
+    ) -> GroupResult:
+        async with self.sessions() as session:
+            counselor = await SqlAlchemyCounselorRepository(session).by_telegram_user(telegram_user_id)
+        now = self.core.clock()
+        async with self.core.uow() as uow:
+            result = await action(uow, counselor, now)
+            await uow.commit()
+        if counselor is not None and result.done:
+            async with self.sessions() as session:
+                store = ConsoleStore(session)
+                for done in result.done:
+                    await store.audit(counselor.id, result.case_id, f"telegram_{done}", now)
+                await session.commit()
+        return result
 
     async def check_waiting(self) -> int:
         """Tell students whose case nobody claimed in time; re-alert urgent ones."""
@@ -204,6 +259,8 @@ async def build_app(settings: Settings) -> App:
             opens=settings.escalation.opens,
             closes=settings.escalation.closes,
             timezone=settings.escalation.timezone,
+            alerts=settings.telegram.token is not None and settings.telegram.counselor_group_id is not None,
+            mirror=settings.telegram.counselor_group_mirror,
         ),
     )
     app = App(settings=settings, engine=engine, core=core, sessions=sessions)

@@ -12,7 +12,7 @@ from telegram import Update
 from bot.main import App, StartupError, build_app
 from bot.settings import Settings
 from bot.telegram.app import build_application
-from bot.telegram.outbox import outbox_loop
+from bot.telegram.worker import outbox_loop
 from bot.web import WEBHOOK_PATH, create_web_app
 
 RETENTION_EVERY_S = 24 * 3600

@@ -19,7 +19,7 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.main import App
-from bot.telegram.outbox import outbox_loop
+from bot.telegram.worker import outbox_loop
 from counselor.api import create_api
 from counselor.console import ConsoleDeps, create_console
 
@@ -72,6 +72,7 @@ def create_web_app(
                 clock=app.core.clock,
                 secure_cookies=app.settings.console.secure_cookies,
                 session_ttl=timedelta(minutes=app.settings.console.session_minutes),
+                escalation=app.core.escalation,
             )
         ),
     )

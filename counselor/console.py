@@ -21,7 +21,15 @@ from markupsafe import Markup
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from counselor.auth import token_hash
-from handlers.handoff import HandoffError, claim_case, post_counselor_reply, release_case, resolve_case
+from handlers.handoff import (
+    EscalationPolicy,
+    HandoffError,
+    claim_case,
+    post_counselor_reply,
+    release_case,
+    reopen_case,
+    resolve_case,
+)
 from handlers.models import CaseOutcome, CaseStatus, Counselor, StoredMessage, Tactic
 from handlers.ports import GuidanceLibrary, UnitOfWork
 from storage.console import ConsoleStore
@@ -43,6 +51,7 @@ class ConsoleDeps:
     clock: Callable[[], datetime]
     secure_cookies: bool = True
     session_ttl: timedelta = timedelta(hours=8)
+    escalation: EscalationPolicy = EscalationPolicy()
 
 
 class LoginRequired(Exception):
@@ -242,6 +251,21 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
             "reply",
             lambda w: post_counselor_reply(case_id, me[0], text, uow=w, now=deps.clock()),
         )
+
+    @console.post("/cases/{case_id}/reopen")
+    async def reopen(case_id: int, me: Who, csrf: Annotated[str, Form()] = "") -> Response:
+        """Follow up on a closed case: a new case on the same conversation, claimed by this counselor."""
+        check_csrf(csrf, me[1])
+        async with deps.uow() as work:
+            try:
+                case = await reopen_case(
+                    case_id, me[0], uow=work, lib=deps.library, policy=deps.escalation, now=deps.clock()
+                )
+            except HandoffError as exc:
+                return RedirectResponse(f"/console/cases/{case_id}?error={exc.code}", status_code=303)
+            await work.commit()
+        await audit(me[0], case.id, "reopen")
+        return RedirectResponse(f"/console/cases/{case.id}", status_code=303)
 
     @console.post("/cases/{case_id}/release")
     async def release(case_id: int, me: Who, csrf: Annotated[str, Form()] = "") -> Response:

@@ -8,10 +8,13 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from handlers.models import (
+    Analysis,
+    Button,
     Case,
     CaseOutcome,
     CasePriority,
     CaseStatus,
+    Channel,
     Conversation,
     ConversationState,
     Counselor,
@@ -24,6 +27,13 @@ from handlers.replies import buttons
 
 log = logging.getLogger(__name__)
 MAX_COUNSELOR_REPLY = 4000
+# Outbox audience of alerts: the case's topic in the counselors' Telegram group.
+COUNSELORS = "counselors"
+# Callback data of the «Nhận ca» button under an alert: the prefix and the case id.
+CLAIM_PREFIX = "case_claim:"
+# A student's message copied into the topic is cut to this length (Telegram's limit is 4,096).
+MIRROR_CHARS = 3500
+CLOSED = (CaseStatus.RESOLVED, CaseStatus.CANCELLED)
 
 
 class HandoffError(Exception):
@@ -42,6 +52,10 @@ class EscalationPolicy:
     opens: time = time(0, 0)
     closes: time = time(23, 59, 59)
     timezone: str = "Asia/Ho_Chi_Minh"
+    # Post cases to the counselors' group (a channel that delivers there is configured).
+    alerts: bool = False
+    # Copy the student's messages of an alerted case into its topic.
+    mirror: bool = True
 
     def on_duty(self, now: datetime) -> bool:
         local = now.astimezone(ZoneInfo(self.timezone)).time()
@@ -63,8 +77,13 @@ async def open_case(
     lib: GuidanceLibrary,
     policy: EscalationPolicy,
     now: datetime,
+    analysis: Analysis | None = None,
 ) -> list[Reply]:
-    """Open a case (or reuse the open one) and tell the student what happens now, honestly."""
+    """Open a case (or reuse the open one) and tell the student what happens now, honestly.
+
+    `analysis` is what made the case (a crisis message); otherwise the last analysed message is used
+    for the counselors' alert.
+    """
     case = await uow.cases.active_for(conversation.id)
     if case is not None:
         return [
@@ -73,6 +92,8 @@ async def open_case(
     case = await uow.cases.open(conversation.id, priority, opened_by, now)
     await _set_state(uow, conversation.id, ConversationState.AWAITING_COUNSELOR, now)
     log.info("case opened", extra={"conversation": conversation.id, "kind": priority.value})
+    if policy.alerts:
+        await _alert_new(case, conversation, analysis, uow=uow, lib=lib, now=now)
     key = "counselor_requested" if policy.on_duty(now) else "counselor_off_duty"
     if opened_by == "crisis":
         key = "counselor_alerted" if policy.on_duty(now) else "counselor_off_duty"
@@ -88,6 +109,7 @@ async def student_ends(
         return Reply(text=lib.text("counselor_nothing_to_end"), buttons=buttons(lib, "call_111"))
     await uow.cases.close(case.id, CaseStatus.CANCELLED, None, now)
     await _set_state(uow, conversation.id, ConversationState.BOT, now)
+    await _alert(uow, case, lib.text("alert_cancelled", case_id=str(case.id)), now)
     return Reply(
         text=lib.text("counselor_ended_by_student"), buttons=buttons(lib, "talk_to_counselor", "call_111")
     )
@@ -110,6 +132,70 @@ async def _notify(uow: UnitOfWork, case: Case, reply: Reply, now: datetime) -> N
     await uow.outbox.add(user.id, user.channel, reply.text, reply.buttons, now)
 
 
+def _priority(lib: GuidanceLibrary, case: Case) -> str:
+    return lib.text(f"alert_priority_{case.priority.value}")
+
+
+async def _alert_new(
+    case: Case,
+    conversation: Conversation,
+    analysis: Analysis | None,
+    *,
+    uow: UnitOfWork,
+    lib: GuidanceLibrary,
+    now: datetime,
+) -> None:
+    """Tell the counselors' group about a new case: why, how urgent, which tactics (no message text)."""
+    if analysis is None:
+        last = await uow.messages.last_analysed(conversation.id)
+        analysis = last.analysis if last else None
+    tactics = sorted(analysis.tactics, key=lambda t: t.value) if analysis else []
+    text = lib.text(
+        "alert_new",
+        case_id=str(case.id),
+        priority=_priority(lib, case),
+        reason=lib.text(f"alert_reason_{case.opened_by}"),
+        tactics=", ".join(lib.tactic_name(t) for t in tactics) or lib.text("alert_no_tactics"),
+    )
+    await uow.cases.mark_alerted(case.id, now)
+    await uow.outbox.add(
+        conversation.user_id,
+        Channel.TELEGRAM,
+        text,
+        _claim_button(lib, case),
+        now,
+        audience=COUNSELORS,
+        case_id=case.id,
+    )
+
+
+def _claim_button(lib: GuidanceLibrary, case: Case) -> tuple[Button, ...]:
+    return (Button(label=lib.text("alert_claim_button"), action=f"{CLAIM_PREFIX}{case.id}"),)
+
+
+async def _alert(
+    uow: UnitOfWork, case: Case, text: str, now: datetime, buttons: tuple[Button, ...] = ()
+) -> None:
+    """Queue a message for the case's topic, if the counselors' group was alerted about the case."""
+    if case.last_alert_at is None:
+        return
+    conversation = await _conversation(uow, case)
+    await uow.outbox.add(
+        conversation.user_id, Channel.TELEGRAM, text, buttons, now, audience=COUNSELORS, case_id=case.id
+    )
+
+
+async def mirror_student_message(
+    conversation: Conversation, text: str | None, *, uow: UnitOfWork, lib: GuidanceLibrary, now: datetime
+) -> None:
+    """Copy what the student sent into the topic of their alerted case (text cut to MIRROR_CHARS)."""
+    case = await uow.cases.active_for(conversation.id)
+    if case is None:
+        return
+    body = lib.text("alert_student", text=text[:MIRROR_CHARS]) if text else lib.text("alert_student_other")
+    await _alert(uow, case, body, now)
+
+
 async def _conversation(uow: UnitOfWork, case: Case) -> Conversation:
     found = await uow.conversations.by_id(case.conversation_id)
     if found is None:
@@ -121,7 +207,7 @@ async def _open_case(uow: UnitOfWork, case_id: int) -> Case:
     case = await uow.cases.get(case_id)
     if case is None:
         raise HandoffError("not_found")
-    if case.status in (CaseStatus.RESOLVED, CaseStatus.CANCELLED):
+    if case.status in CLOSED:
         raise HandoffError("closed")
     return case
 
@@ -135,6 +221,7 @@ async def claim_case(
         raise HandoffError("taken")
     await _set_state(uow, case.conversation_id, ConversationState.WITH_COUNSELOR, now)
     await _notify(uow, case, Reply(text=lib.text("counselor_joined"), buttons=buttons(lib, "end_chat")), now)
+    await _alert(uow, case, lib.text("alert_claimed", case_id=str(case_id), name=counselor.name), now)
     claimed = await uow.cases.get(case_id)
     assert claimed is not None
     return claimed
@@ -144,11 +231,7 @@ async def post_counselor_reply(
     case_id: int, counselor: Counselor, text: str, *, uow: UnitOfWork, now: datetime
 ) -> None:
     """A counselor's message to the student: stored in the transcript and queued in the outbox."""
-    body = text.strip()
-    if not body:
-        raise HandoffError("empty")
-    if len(body) > MAX_COUNSELOR_REPLY:
-        raise HandoffError("too_long")
+    body = _checked_reply(text)
     case = await _open_case(uow, case_id)
     if case.status is not CaseStatus.CLAIMED or case.counselor_id != counselor.id:
         raise HandoffError("not_yours")
@@ -167,6 +250,15 @@ async def post_counselor_reply(
     await uow.outbox.add(user.id, user.channel, body, (), now)
 
 
+def _checked_reply(text: str) -> str:
+    body = text.strip()
+    if not body:
+        raise HandoffError("empty")
+    if len(body) > MAX_COUNSELOR_REPLY:
+        raise HandoffError("too_long")
+    return body
+
+
 async def release_case(
     case_id: int, counselor: Counselor, *, uow: UnitOfWork, lib: GuidanceLibrary, now: datetime
 ) -> None:
@@ -181,6 +273,7 @@ async def release_case(
         Reply(text=lib.text("counselor_released"), buttons=buttons(lib, "cancel_case", "call_111")),
         now,
     )
+    await _alert(uow, case, lib.text("alert_released", case_id=str(case_id), name=counselor.name), now)
 
 
 async def resolve_case(
@@ -208,6 +301,111 @@ async def resolve_case(
         Reply(text=lib.text("counselor_left"), buttons=buttons(lib, "talk_to_counselor", "call_111")),
         now,
     )
+    await _alert(uow, case, lib.text("alert_resolved", case_id=str(case_id), name=counselor.name), now)
+
+
+async def reopen_case(
+    case_id: int,
+    counselor: Counselor,
+    *,
+    uow: UnitOfWork,
+    lib: GuidanceLibrary,
+    policy: EscalationPolicy,
+    now: datetime,
+) -> Case:
+    """A counselor follows up on a closed case: a new case on the same conversation, claimed by them."""
+    old = await uow.cases.get(case_id)
+    if old is None:
+        raise HandoffError("not_found")
+    if old.status not in CLOSED or await uow.cases.active_for(old.conversation_id) is not None:
+        raise HandoffError("open")
+    conversation = await _conversation(uow, old)
+    if await uow.users.get(conversation.user_id) is None:
+        raise HandoffError("student_gone")
+    case = await uow.cases.open(old.conversation_id, old.priority, "counselor", now)
+    if policy.alerts:
+        await uow.cases.mark_alerted(case.id, now)
+        if old.alert_thread_id is not None:
+            await uow.cases.set_alert_thread(case.id, old.alert_thread_id)
+        case = await uow.cases.get(case.id) or case
+    log.info("case reopened", extra={"conversation": case.conversation_id})
+    return await claim_case(case.id, counselor, uow=uow, lib=lib, now=now)
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    """What a counselor's action in the counselors' group did: for the topic, and for the audit log."""
+
+    notice: str | None = None
+    case_id: int | None = None
+    done: tuple[str, ...] = ()
+
+
+async def relay_from_group(
+    thread_id: int,
+    counselor: Counselor | None,
+    telegram_id: int,
+    text: str,
+    *,
+    uow: UnitOfWork,
+    lib: GuidanceLibrary,
+    now: datetime,
+) -> GroupResult:
+    """A message in a case's topic of the counselors' group, relayed to the student like a console reply.
+
+    A linked counselor who answers a waiting case claims it by answering. The notice tells the topic
+    when the message was not sent or the case changed hands.
+    """
+    case = await uow.cases.by_alert_thread(thread_id)
+    if case is None:
+        return GroupResult()  # not a case's topic: ordinary talk among counselors
+    if counselor is None:
+        return GroupResult(lib.text("relay_not_linked", telegram_id=str(telegram_id)), case.id)
+    done: list[str] = []
+    notice = None
+    try:
+        _checked_reply(text)
+        if case.status is CaseStatus.WAITING:
+            await claim_case(case.id, counselor, uow=uow, lib=lib, now=now)
+            done.append("claim")
+            notice = lib.text("relay_claimed", case_id=str(case.id))
+        await post_counselor_reply(case.id, counselor, text, uow=uow, now=now)
+        done.append("reply")
+    except HandoffError as exc:
+        notice = _relay_notice(exc.code, case, lib)
+    return GroupResult(notice, case.id, tuple(done))
+
+
+async def claim_from_group(
+    case_id: int,
+    counselor: Counselor | None,
+    telegram_id: int,
+    *,
+    uow: UnitOfWork,
+    lib: GuidanceLibrary,
+    now: datetime,
+) -> GroupResult:
+    """The «Nhận ca» button of an alert; the notice is shown to the counselor who tapped it."""
+    if counselor is None:
+        return GroupResult(lib.text("relay_not_linked", telegram_id=str(telegram_id)), case_id)
+    try:
+        await claim_case(case_id, counselor, uow=uow, lib=lib, now=now)
+    except HandoffError as exc:
+        return GroupResult(_relay_notice(exc.code, await uow.cases.get(case_id), lib), case_id)
+    return GroupResult(lib.text("relay_claimed", case_id=str(case_id)), case_id, ("claim",))
+
+
+def _relay_notice(code: str, case: Case | None, lib: GuidanceLibrary) -> str | None:
+    case_id = str(case.id) if case else "?"
+    if code in ("taken", "not_yours"):
+        return lib.text("relay_not_yours", case_id=case_id)
+    if code in ("closed", "not_found"):
+        return lib.text("relay_closed", case_id=case_id)
+    if code == "too_long":
+        return lib.text("relay_too_long", limit=str(MAX_COUNSELOR_REPLY))
+    if code == "student_gone":
+        return lib.text("relay_student_gone")
+    return None  # empty: nothing to say
 
 
 async def check_waiting(
@@ -225,4 +423,11 @@ async def check_waiting(
         await uow.cases.mark_timeout_notified(case.id, now)
         if case.priority is CasePriority.URGENT:
             log.warning("urgent case still waiting", extra={"conversation": case.conversation_id})
+    if policy.alerts:
+        # Urgent cases are posted again to the counselors' group every claim_timeout until claimed.
+        for case in await uow.cases.urgent_alerted_before(now - policy.claim_timeout):
+            minutes = int((now - case.created_at).total_seconds() // 60)
+            await uow.cases.mark_alerted(case.id, now)
+            text = lib.text("alert_again", case_id=str(case.id), minutes=str(minutes))
+            await _alert(uow, case, text, now, _claim_button(lib, case))
     return len(overdue)

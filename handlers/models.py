@@ -182,6 +182,8 @@ class Case(Frozen):
     claimed_at: datetime | None = None
     closed_at: datetime | None = None
     timeout_notified_at: datetime | None = None
+    alert_thread_id: int | None = None
+    last_alert_at: datetime | None = None
 
 
 class OutboxItem(Frozen):
@@ -193,9 +195,13 @@ class OutboxItem(Frozen):
     text: str
     buttons: tuple[Button, ...] = ()
     attempts: int = 0
+    # "student", or "counselors": an alert for the case's topic in the counselors' group.
+    audience: str = "student"
+    case_id: int | None = None
 
 
 class Counselor(Frozen):
     id: int
     name: str
     role: str
+    telegram_user_id: int | None = None

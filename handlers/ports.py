@@ -108,6 +108,30 @@ TEXT_KEYS: dict[str, frozenset[str]] = {
     "delete_confirm": frozenset(),
     "deleted": frozenset(),
     "delete_cancelled": frozenset(),
+    # Counselor-facing texts of the counselors' Telegram group.
+    "alert_topic": frozenset({"case_id", "priority"}),
+    "alert_new": frozenset({"case_id", "priority", "reason", "tactics"}),
+    "alert_priority_urgent": frozenset(),
+    "alert_priority_normal": frozenset(),
+    "alert_reason_crisis": frozenset(),
+    "alert_reason_student": frozenset(),
+    "alert_reason_counselor": frozenset(),
+    "alert_no_tactics": frozenset(),
+    "alert_again": frozenset({"case_id", "minutes"}),
+    "alert_claimed": frozenset({"case_id", "name"}),
+    "alert_released": frozenset({"case_id", "name"}),
+    "alert_resolved": frozenset({"case_id", "name"}),
+    "alert_cancelled": frozenset({"case_id"}),
+    "alert_student": frozenset({"text"}),
+    "alert_student_other": frozenset(),
+    "alert_claim_button": frozenset(),
+    "alert_console_button": frozenset(),
+    "relay_not_linked": frozenset({"telegram_id"}),
+    "relay_not_yours": frozenset({"case_id"}),
+    "relay_closed": frozenset({"case_id"}),
+    "relay_claimed": frozenset({"case_id"}),
+    "relay_too_long": frozenset({"limit"}),
+    "relay_student_gone": frozenset(),
 }
 # The action ids a button may carry.
 ACTIONS: frozenset[str] = frozenset(
@@ -304,16 +328,40 @@ class CaseRepository(Protocol):
         """Remember that the student was told nobody has claimed the case yet."""
         ...
 
+    async def mark_alerted(self, case_id: int, now: datetime) -> None:
+        """Remember when counselors were last alerted about the case."""
+        ...
+
+    async def urgent_alerted_before(self, cutoff: datetime) -> list[Case]:
+        """Urgent waiting cases whose last alert to counselors was before `cutoff`."""
+        ...
+
+    async def by_alert_thread(self, thread_id: int) -> Case | None:
+        """The case whose topic in the counselors' group is `thread_id`."""
+        ...
+
+    async def set_alert_thread(self, case_id: int, thread_id: int) -> None:
+        """Remember the case's topic in the counselors' group."""
+        ...
+
 
 class OutboxRepository(Protocol):
     async def add(
-        self, user_id: str, channel: Channel, text: str, buttons: tuple[Button, ...], now: datetime
+        self,
+        user_id: str,
+        channel: Channel,
+        text: str,
+        buttons: tuple[Button, ...],
+        now: datetime,
+        *,
+        audience: str = "student",
+        case_id: int | None = None,
     ) -> int:
-        """Queue a message for a student; it is delivered by the channel's worker."""
+        """Queue a message for a student (or, audience "counselors", for the case's topic)."""
         ...
 
     async def take_due(
-        self, channel: Channel, now: datetime, lease_until: datetime, limit: int
+        self, channel: Channel, now: datetime, lease_until: datetime, limit: int, audience: str = "student"
     ) -> list[OutboxItem]:
         """Lease due messages to this worker."""
         ...

@@ -97,6 +97,14 @@ async def handle_incoming(msg: Incoming, *, core: Core) -> Turn:
 
     lib = core.library
     async with core.uow() as uow:
+        if _mirrored(conversation, action, msg.kind, cleaned.text, core):
+            await handoff.mirror_student_message(
+                conversation,
+                cleaned.text if msg.kind is MessageKind.TEXT else None,
+                uow=uow,
+                lib=lib,
+                now=now,
+            )
         if conversation.state is ConversationState.WITH_COUNSELOR and action is None:
             # A counselor has this chat: the bot stays silent; the message is in the transcript.
             outcome = Outcome()
@@ -213,9 +221,25 @@ async def _on_text(
             lib=lib,
             policy=core.escalation,
             now=core.clock(),
+            analysis=analysis,
         )
+        if core.escalation.mirror:
+            await handoff.mirror_student_message(conversation, text, uow=uow, lib=lib, now=core.clock())
     changed = context != conversation.context
     return Outcome(replies=replies, analysis=analysis, context=context if changed else KEEP)
+
+
+def _mirrored(
+    conversation: Conversation, action: str | None, kind: MessageKind, text: str, core: Core
+) -> bool:
+    """Whether a student's message goes to the topic of their case in the counselors' group."""
+    return (
+        core.escalation.alerts
+        and core.escalation.mirror
+        and action is None
+        and conversation.state in (ConversationState.AWAITING_COUNSELOR, ConversationState.WITH_COUNSELOR)
+        and not (kind is MessageKind.TEXT and is_blank(text))
+    )
 
 
 def _is_small_talk(text: str, analysis: Analysis) -> bool:

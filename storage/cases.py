@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from handlers.models import (
     Button,
@@ -118,18 +119,53 @@ class SqlAlchemyCaseRepository:
             update(CaseRow).where(CaseRow.id == case_id).values(timeout_notified_at=now)
         )
 
+    async def mark_alerted(self, case_id: int, now: datetime) -> None:
+        """Remember when counselors were last alerted about the case."""
+        await self.session.execute(update(CaseRow).where(CaseRow.id == case_id).values(last_alert_at=now))
+
+    async def urgent_alerted_before(self, cutoff: datetime) -> list[Case]:
+        """Urgent waiting cases whose last alert to counselors was before `cutoff`."""
+        stmt = select(CaseRow).where(
+            CaseRow.status == CaseStatus.WAITING.value,
+            CaseRow.priority == CasePriority.URGENT.value,
+            CaseRow.last_alert_at < cutoff,
+        )
+        return [_case(r) for r in (await self.session.execute(stmt)).scalars()]
+
+    async def by_alert_thread(self, thread_id: int) -> Case | None:
+        """The case whose topic in the counselors' group is `thread_id` (the newest, if reused)."""
+        stmt = select(CaseRow).where(CaseRow.alert_thread_id == thread_id).order_by(CaseRow.id.desc())
+        row = (await self.session.execute(stmt.limit(1))).scalar_one_or_none()
+        return _case(row) if row else None
+
+    async def set_alert_thread(self, case_id: int, thread_id: int) -> None:
+        """Remember the case's topic in the counselors' group."""
+        await self.session.execute(
+            update(CaseRow).where(CaseRow.id == case_id).values(alert_thread_id=thread_id)
+        )
+
 
 class SqlAlchemyOutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     async def add(
-        self, user_id: str, channel: Channel, text: str, buttons: tuple[Button, ...], now: datetime
+        self,
+        user_id: str,
+        channel: Channel,
+        text: str,
+        buttons: tuple[Button, ...],
+        now: datetime,
+        *,
+        audience: str = "student",
+        case_id: int | None = None,
     ) -> int:
-        """Queue a message for a student; it is delivered by the channel's worker."""
+        """Queue a message for a student (or, audience "counselors", for the case's topic)."""
         row = OutboxRow(
             user_id=user_id,
             channel=channel.value,
+            audience=audience,
+            case_id=case_id,
             text=text,
             buttons=[b.model_dump() for b in buttons],
             status="pending",
@@ -142,15 +178,32 @@ class SqlAlchemyOutboxRepository:
         return row.id
 
     async def take_due(
-        self, channel: Channel, now: datetime, lease_until: datetime, limit: int
+        self, channel: Channel, now: datetime, lease_until: datetime, limit: int, audience: str = "student"
     ) -> list[OutboxItem]:
-        """Lease due messages to this worker (others skip them until the lease ends)."""
+        """Lease due messages to this worker (others skip them until the lease ends).
+
+        Only the oldest pending message of each student (per audience) is due: a later one never
+        overtakes one that is being retried or is leased by another worker, so order is kept.
+        """
+        earlier = aliased(OutboxRow)
+        blocked = (
+            select(earlier.id)
+            .where(
+                earlier.user_id == OutboxRow.user_id,
+                earlier.audience == OutboxRow.audience,
+                earlier.status == "pending",
+                earlier.id < OutboxRow.id,
+            )
+            .exists()
+        )
         stmt = (
             select(OutboxRow)
             .where(
                 OutboxRow.channel == channel.value,
+                OutboxRow.audience == audience,
                 OutboxRow.status == "pending",
                 OutboxRow.next_attempt_at <= now,
+                ~blocked,
             )
             .order_by(OutboxRow.id)
             .limit(limit)
@@ -202,6 +255,26 @@ class SqlAlchemyCounselorRepository:
         """Replace a counselor's API token (the old one stops working)."""
         await self.session.execute(
             update(CounselorRow).where(CounselorRow.id == counselor_id).values(token_hash=token_hash)
+        )
+
+    async def by_telegram_user(self, telegram_user_id: int) -> Counselor | None:
+        """The counselor who linked this Telegram account."""
+        stmt = select(CounselorRow).where(CounselorRow.telegram_user_id == telegram_user_id)
+        row = (await self.session.execute(stmt)).scalar_one_or_none()
+        return Counselor.model_validate(row, from_attributes=True) if row else None
+
+    async def link_telegram(self, counselor_id: int, telegram_user_id: int | None) -> None:
+        """Link (or, with None, unlink) the counselor's Telegram account; another holder loses it."""
+        if telegram_user_id is not None:
+            await self.session.execute(
+                update(CounselorRow)
+                .where(CounselorRow.telegram_user_id == telegram_user_id)
+                .values(telegram_user_id=None)
+            )
+        await self.session.execute(
+            update(CounselorRow)
+            .where(CounselorRow.id == counselor_id)
+            .values(telegram_user_id=telegram_user_id)
         )
 
     async def by_token_hash(self, token_hash: str) -> Counselor | None:

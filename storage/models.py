@@ -113,6 +113,8 @@ class CounselorRow(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     # SHA-256 of the API token (the token itself is shown once and never stored).
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The counselor's Telegram account, for replying from the counselors' group (`counselor telegram`).
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
@@ -123,6 +125,7 @@ class CaseRow(Base):
     __table_args__ = (
         Index("ix_cases_status", "status", "priority", "created_at"),
         Index("ix_cases_conversation", "conversation_id", "id"),
+        Index("ix_cases_alert_thread", "alert_thread_id"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -136,15 +139,24 @@ class CaseRow(Base):
     claimed_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     timeout_notified_at: Mapped[datetime | None]
+    # The case's forum topic in the counselors' Telegram group (0: posted without a topic).
+    alert_thread_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_alert_at: Mapped[datetime | None]
 
 
 class OutboxRow(Base):
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "channel", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "channel", "audience", "status", "next_attempt_at"),
+        Index("ix_outbox_queue", "user_id", "audience", "status", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     user_id: Mapped[str] = mapped_column(String(40), ForeignKey("users.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(16))
+    # "student" (to the student's chat) or "counselors" (to the case's topic in the counselors' group).
+    audience: Mapped[str] = mapped_column(String(10), default="student", server_default="student")
+    case_id: Mapped[int | None] = mapped_column(Id, ForeignKey("cases.id", ondelete="CASCADE"))
     text: Mapped[str] = mapped_column(Text)
     buttons: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(10))

@@ -239,22 +239,59 @@ class InMemoryCaseRepository:
     async def mark_timeout_notified(self, case_id: int, now: datetime) -> None:
         self.s.cases[case_id] = self.s.cases[case_id].model_copy(update={"timeout_notified_at": now})
 
+    async def mark_alerted(self, case_id: int, now: datetime) -> None:
+        self.s.cases[case_id] = self.s.cases[case_id].model_copy(update={"last_alert_at": now})
+
+    async def urgent_alerted_before(self, cutoff: datetime) -> list[Case]:
+        return [
+            c
+            for c in self.s.cases.values()
+            if c.status is CaseStatus.WAITING
+            and c.priority is CasePriority.URGENT
+            and c.last_alert_at is not None
+            and c.last_alert_at < cutoff
+        ]
+
+    async def by_alert_thread(self, thread_id: int) -> Case | None:
+        found = [c for c in self.s.cases.values() if c.alert_thread_id == thread_id]
+        return max(found, key=lambda c: c.id) if found else None
+
+    async def set_alert_thread(self, case_id: int, thread_id: int) -> None:
+        self.s.cases[case_id] = self.s.cases[case_id].model_copy(update={"alert_thread_id": thread_id})
+
 
 class InMemoryOutboxRepository:
     def __init__(self, pending: InMemoryStore) -> None:
         self.s = pending
 
     async def add(
-        self, user_id: str, channel: Channel, text: str, buttons: tuple[Button, ...], now: datetime
+        self,
+        user_id: str,
+        channel: Channel,
+        text: str,
+        buttons: tuple[Button, ...],
+        now: datetime,
+        *,
+        audience: str = "student",
+        case_id: int | None = None,
     ) -> int:
-        item = OutboxItem(id=next(self.s.ids), user_id=user_id, channel=channel, text=text, buttons=buttons)
+        item = OutboxItem(
+            id=next(self.s.ids),
+            user_id=user_id,
+            channel=channel,
+            text=text,
+            buttons=buttons,
+            audience=audience,
+            case_id=case_id,
+        )
         self.s.outbox[item.id] = item
         return item.id
 
     async def take_due(
-        self, channel: Channel, now: datetime, lease_until: datetime, limit: int
+        self, channel: Channel, now: datetime, lease_until: datetime, limit: int, audience: str = "student"
     ) -> list[OutboxItem]:
-        return [i for i in self.s.outbox.values() if i.channel is channel][:limit]
+        found = [i for i in self.s.outbox.values() if i.channel is channel and i.audience == audience]
+        return found[:limit]
 
     async def mark_sent(self, item_id: int, now: datetime) -> None:
         self.s.outbox.pop(item_id, None)

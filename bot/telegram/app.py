@@ -7,6 +7,7 @@ from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, Mess
 
 from bot.main import App
 from bot.telegram.adapter import TelegramServices, on_button, on_error, on_message
+from bot.telegram.alerts import CLAIM_PATTERN, on_group_button, on_group_message
 from bot.telegram.processor import PerChatUpdateProcessor
 from bot.telegram.settings import TelegramSettings
 from bot.web import TelegramApp
@@ -29,10 +30,20 @@ def build_application(settings: TelegramSettings, app: App, *, webhook: bool = F
         builder = builder.updater(None)
     application = builder.build()
     application.bot_data["notalone"] = TelegramServices(app=app, public_base_url=settings.public_base_url)
+    if settings.counselor_group_id is not None:
+        # The counselors' group first: nothing said there is ever treated as a student's message.
+        group = filters.Chat(chat_id=settings.counselor_group_id)
+        application.add_handler(MessageHandler(group & filters.UpdateType.MESSAGE, on_group_message))
+        application.add_handler(MessageHandler(group, _ignore))
+        application.add_handler(CallbackQueryHandler(on_group_button, pattern=CLAIM_PATTERN))
     application.add_handler(CallbackQueryHandler(on_button))
     application.add_handler(MessageHandler(filters.ALL & ~filters.StatusUpdate.ALL, on_message))
     application.add_error_handler(on_error)
     return application
+
+
+async def _ignore(_update: object, _context: object) -> None:
+    """Edited messages and service messages of the counselors' group need no answer."""
 
 
 async def _post_init(application: TelegramApp) -> None:

@@ -20,3 +20,8 @@ class TelegramSettings(BaseModel):
     poll_timeout_s: int = Field(default=30, ge=0, le=60)
     # Outgoing messages per second over all chats (Telegram's limit is about 30).
     max_sends_per_second: int = Field(default=25, ge=1, le=30)
+    # The counselors' group (a supergroup with topics, the bot an admin who can manage topics): each
+    # case gets a topic there, and a linked counselor's reply in it goes to the student. None: no alerts.
+    counselor_group_id: int | None = Field(default=None, lt=0)
+    # Copy the student's messages of a case into its topic (off: counselors read them in the console).
+    counselor_group_mirror: bool = True

@@ -66,14 +66,47 @@ async def fake() -> AsyncIterator[FakeTelegram]:
 
 
 @pytest.fixture
+def app_env() -> dict[str, str]:
+    """Extra NOTALONE_* settings for the app under test (a test module may override this fixture)."""
+    return {}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def app_db(request: pytest.FixtureRequest) -> AsyncIterator[str | None]:
+    """The app's database: SQLite under the data directory, or a new PostgreSQL database per test."""
+    if request.param == "sqlite":
+        yield None
+        return
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await _pg_admin()
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
 async def app(
-    tmp_path: Path, nlu_cache: Path, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    nlu_cache: Path,
+    fake: FakeTelegram,
+    monkeypatch: pytest.MonkeyPatch,
+    app_db: str | None,
+    app_env: dict[str, str],
 ) -> AsyncIterator[App]:
+    """The wired app on each database, its Telegram pointed at the local fake Bot API."""
     config = tmp_path / "config.yaml"
     config.write_text("storage:\n  data_dir: data\n", encoding="utf-8")
     monkeypatch.setenv("NOTALONE_NLU__CACHE_DIR", str(nlu_cache))
     monkeypatch.setenv("NOTALONE_TELEGRAM__TOKEN", fake.token)
     monkeypatch.setenv("NOTALONE_TELEGRAM__API_BASE_URL", fake.url)
+    if app_db is not None:
+        monkeypatch.setenv("NOTALONE_STORAGE__URL", app_db)
+        monkeypatch.setenv("NOTALONE_PRIVACY__PSEUDONYM_KEY", "test-pseudonym-key-" + "k" * 16)
+    for key, value in app_env.items():
+        monkeypatch.setenv(key, value)
     built = await build_app(load_settings(config))
     yield built
     await built.close()

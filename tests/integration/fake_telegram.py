@@ -101,12 +101,21 @@ class FakeTelegram:
                 body["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
         return {"update_id": next(self._update_ids), "message": body}
 
+    def topic_update(
+        self, group_id: int, thread_id: int | None, text: str, *, user_id: int
+    ) -> dict[str, Any]:
+        """A counselor writing in the counselors' forum group (in a topic, or the main chat: None)."""
+        extra: dict[str, Any] = {}
+        if thread_id is not None:
+            extra = {"message_thread_id": thread_id, "is_topic_message": True}
+        return self.message_update(group_id, text, user_id=user_id, chat_type="supergroup", **extra)
+
     def button_update(self, chat_id: int, data: str, *, user_id: int | None = None) -> dict[str, Any]:
         user = {"id": user_id or chat_id, "is_bot": False, "first_name": "Test"}
         message = {
             "message_id": next(self._ids),
             "date": int(time.time()),
-            "chat": {"id": chat_id, "type": "private"},
+            "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
             "text": "…",
         }
         return {
@@ -174,12 +183,18 @@ class FakeTelegram:
             except TimeoutError:
                 pass
             return [u for u in batch if u["update_id"] >= offset]
+        if method == "createForumTopic":
+            return {"message_thread_id": next(self._ids), "name": params["name"], "icon_color": 7322096}
         if method in ("sendMessage", "sendContact"):
+            chat_id = int(params["chat_id"])
             message = {
                 "message_id": next(self._ids),
                 "date": int(time.time()),
-                "chat": {"id": int(params["chat_id"]), "type": "private"},
+                "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
             }
+            if params.get("message_thread_id"):
+                message["message_thread_id"] = int(params["message_thread_id"])
+                message["is_topic_message"] = True
             if method == "sendMessage":
                 message["text"] = params.get("text", "")
             else:

@@ -164,7 +164,7 @@ class TestOperatorErrors:
 
     def test_db_upgrade_and_content_check(self, config: Path) -> None:
         done = run(["--config", str(config), "db", "upgrade"])
-        assert done.returncode == 0 and b"schema at 0005 (newest 0005)" in done.stdout
+        assert done.returncode == 0 and b"schema at 0006 (newest 0006)" in done.stdout
         done = run(["--config", str(config), "content", "check"])
         assert done.returncode == 0 and b"ok" in done.stdout
 
@@ -237,3 +237,14 @@ class TestCounselorAdd:
         assert b"mot-mat-khau-dai" not in (config.parent / "data" / "notalone.db").read_bytes()
         short = run(["--config", str(config), "counselor", "add", "binh"], b"ngan\n")
         assert short.returncode == 2 and "at least 10 characters" in short.stderr.decode()
+
+    def test_link_a_telegram_account(self, config: Path) -> None:
+        unknown = run(["--config", str(config), "counselor", "telegram", "anna", "5001"])
+        assert unknown.returncode == 2 and "no counselor named 'anna'" in unknown.stderr.decode()
+        run(["--config", str(config), "counselor", "add", "anna"], b"mot-mat-khau-dai\n")
+        bad = run(["--config", str(config), "counselor", "telegram", "anna", "@anna"])
+        assert bad.returncode == 2 and "must be a number" in bad.stderr.decode()
+        linked = run(["--config", str(config), "counselor", "telegram", "anna", "5001"])
+        assert linked.returncode == 0 and b"linked" in linked.stdout
+        unlinked = run(["--config", str(config), "counselor", "telegram", "anna", "none"])
+        assert unlinked.returncode == 0 and b"unlinked" in unlinked.stdout

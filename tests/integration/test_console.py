@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from telegram import Update
 
 from bot.main import App
+from bot.telegram.outbox import deliver_due
 from bot.web import TelegramApp
 from counselor.console import ConsoleDeps, create_console, hash_password
 from nlu.data import load_examples
@@ -117,6 +118,19 @@ class TestCaseWork:
         after = await console.post(f"/cases/{case_id}/reply", data={"csrf": csrf, "text": "còn đó không"})
         assert after.headers["location"].endswith("error=closed")
 
+        # Follow-up: a new case on the same conversation, claimed by anna, and the student is told.
+        assert "Mở lại ca" in (await console.get(f"/cases/{case_id}")).text
+        assert (await console.post(f"/cases/{case_id}/reopen", data={"csrf": "forged"})).status_code == 403
+        reopened = await console.post(f"/cases/{case_id}/reopen", data={"csrf": csrf})
+        new_id = int(reopened.headers["location"].rsplit("/", 1)[1])
+        assert new_id != int(case_id)
+        page = await console.get(f"/cases/{new_id}")
+        assert "claimed" in page.text and f'action="/console/cases/{new_id}/reply"' in page.text
+        again = await console.post(f"/cases/{case_id}/reopen", data={"csrf": csrf})
+        assert again.headers["location"].endswith("error=open")  # one open case per conversation
+        await deliver_due(app, telegram.bot, None)
+        assert "tư vấn viên đã vào" in fake.delivered(70)[-1].lower()
+
     async def test_supervisor_sees_the_audit_log_counselors_do_not(
         self, app: App, console: httpx.AsyncClient
     ) -> None:
@@ -173,7 +187,9 @@ class TestReleaseAndRelabel:
         rows = await console.get("/queue/rows")
         assert "Đang chờ" in rows.text  # back in the queue
         out = tmp_path / "feedback.yml"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("NOTALONE_")}
+        # The command reads the same database as the app under test (SQLite file or PostgreSQL URL).
+        same_db = ("NOTALONE_STORAGE__URL", "NOTALONE_PRIVACY__PSEUDONYM_KEY")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NOTALONE_") or k in same_db}
         env["NOTALONE_NLU__CACHE_DIR"] = str(nlu_cache)
         done = subprocess.run(
             [
