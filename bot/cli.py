@@ -15,7 +15,7 @@ import yaml
 
 from bot.logs import configure_logging
 from bot.main import StartupError, build_app, load_content, open_engine, where
-from bot.serve import run_telegram, serve
+from bot.serve import run_telegram, run_zalo, serve
 from bot.settings import ConfigError, Settings, load_settings, masked
 from bot.terminal import run_interactive, run_jsonl
 from counselor.auth import new_token, token_hash
@@ -66,8 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     run = sub.add_parser("run", help="run a channel")
-    run.add_subparsers(dest="action", required=True).add_parser("telegram", help="Telegram, long polling")
-    serve = sub.add_parser("serve", help="the web app: Telegram webhook, /healthz, /readyz, /goi/111")
+    channels = run.add_subparsers(dest="action", required=True)
+    channels.add_parser("telegram", help="Telegram, long polling")
+    channels.add_parser("zalo", help="Zalo Bot Platform, long polling")
+    serve = sub.add_parser(
+        "serve", help="the web app: Telegram and Zalo webhooks, console, API, /healthz, /readyz, /goi/111"
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
 
@@ -145,6 +149,10 @@ async def _retention(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _run_telegram(settings: Settings, args: argparse.Namespace) -> int:
     return await run_telegram(settings)
+
+
+async def _run_zalo(settings: Settings, args: argparse.Namespace) -> int:
+    return await run_zalo(settings)
 
 
 async def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -232,6 +240,7 @@ COMMANDS: dict[tuple[str, str | None], Callable[[Settings, argparse.Namespace], 
     ("counselor", "add"): _counselor_add,
     ("counselor", "telegram"): _counselor_telegram,
     ("run", "telegram"): _run_telegram,
+    ("run", "zalo"): _run_zalo,
     ("serve", None): _serve,
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Awaitable, Callable
@@ -25,7 +26,7 @@ from handlers.handoff import (
     relay_from_group,
 )
 from handlers.models import Channel, Counselor, Incoming, Reply, Turn
-from handlers.ports import ACTIONS, TEXT_KEYS, GuidanceLibrary, UnitOfWork
+from handlers.ports import ACTIONS, TEXT_KEYS, GuidanceLibrary, StorageUnavailable, UnitOfWork
 from handlers.privacy import pseudonymize
 from handlers.replies import error_reply
 from handlers.retention import purge_expired
@@ -37,6 +38,8 @@ from storage.console import ConsoleStore
 from storage.engine import database_url, make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.uow import SqlAlchemyUnitOfWork
+
+log = logging.getLogger(__name__)
 
 
 class StartupError(Exception):
@@ -264,7 +267,11 @@ async def build_app(settings: Settings) -> App:
         ),
     )
     app = App(settings=settings, engine=engine, core=core, sessions=sessions)
-    await app.purge_expired()
+    try:
+        await app.purge_expired()
+    except StorageUnavailable:
+        # A read-only or unreachable database: the bot still starts and answers (with 111 if it must).
+        log.warning("retention purge failed at start", extra={"error": "StorageUnavailable"})
     return app
 
 

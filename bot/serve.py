@@ -1,4 +1,4 @@
-"""Long-running entry points: `notalone run telegram` (long polling) and `notalone serve` (webhook app)."""
+"""Long-running entry points: `notalone run telegram|zalo` (long polling) and `notalone serve` (webhooks)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ from telegram import Update
 from bot.main import App, StartupError, build_app
 from bot.settings import Settings
 from bot.telegram.app import build_application
-from bot.telegram.worker import outbox_loop
-from bot.web import WEBHOOK_PATH, create_web_app
+from bot.telegram.worker import telegram_deliverers
+from bot.web import WEBHOOK_PATH, ZALO_WEBHOOK_PATH, create_web_app
+from bot.worker import outbox_loop
+from bot.zalo.channel import ZaloChannel, make_client, require_zalo_token
+from bot.zalo.client import ZaloError, ZaloUnauthorized
 
 RETENTION_EVERY_S = 24 * 3600
 
@@ -38,10 +41,7 @@ async def run_telegram(settings: Settings) -> int:
     app = await build_app(settings)
     application = build_application(settings.telegram, app)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop_on_signals(stop)
     retention = asyncio.create_task(retention_loop(app))
     try:
         async with application:
@@ -52,13 +52,50 @@ async def run_telegram(settings: Settings) -> int:
                 timeout=settings.telegram.poll_timeout_s, allowed_updates=Update.ALL_TYPES
             )
             await application.start()
-            outbox = asyncio.create_task(outbox_loop(app, application.bot, settings.telegram.public_base_url))
+            deliverers = telegram_deliverers(app, application.bot, settings.telegram.public_base_url)
+            outbox = asyncio.create_task(outbox_loop(app, deliverers))
             await stop.wait()
             outbox.cancel()
             await application.updater.stop()
             await application.stop()
     finally:
         retention.cancel()
+        await app.close()
+    return 0
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+async def run_zalo(settings: Settings) -> int:
+    """Long polling of the Zalo Bot API until SIGINT/SIGTERM; updates in flight finish first."""
+    require_zalo_token(settings)
+    app = await build_app(settings)
+    channel = ZaloChannel(app, make_client(settings))
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    retention = asyncio.create_task(retention_loop(app))
+    outbox = asyncio.create_task(outbox_loop(app, [channel.deliver_due]))
+    try:
+        # getUpdates does not work while a webhook is set: remove it (a clear error if the token is wrong).
+        try:
+            await channel.client.delete_webhook()
+        except ZaloUnauthorized:
+            raise StartupError("Zalo refused the bot token (401): check NOTALONE_ZALO__TOKEN") from None
+        except ZaloError as exc:
+            raise StartupError(
+                f"cannot reach the Zalo Bot API at {settings.zalo.api_base_url} "
+                f"({exc.code or type(exc).__name__})"
+            ) from None
+        await channel.poll(stop)
+    finally:
+        outbox.cancel()
+        retention.cancel()
+        await channel.client.close()
         await app.close()
     return 0
 
@@ -80,7 +117,26 @@ async def serve(settings: Settings, host: str, port: int) -> int:
         secret = settings.telegram.webhook_secret.get_secret_value()
         webhook_url = settings.telegram.public_base_url.rstrip("/") + WEBHOOK_PATH
         telegram = build_application(settings.telegram, app, webhook=True)
-    web = create_web_app(app, telegram, secret=secret, webhook_url=webhook_url)
+    zalo = None
+    zalo_secret = None
+    zalo_webhook_url = None
+    if settings.zalo.token is not None:
+        if settings.zalo.webhook_secret is None or len(settings.zalo.webhook_secret.get_secret_value()) < 8:
+            await app.close()
+            raise StartupError("the Zalo webhook needs NOTALONE_ZALO__WEBHOOK_SECRET (8 to 256 characters)")
+        zalo = ZaloChannel(app, make_client(settings))
+        zalo_secret = settings.zalo.webhook_secret.get_secret_value()
+        if settings.zalo.public_base_url:
+            zalo_webhook_url = settings.zalo.public_base_url.rstrip("/") + ZALO_WEBHOOK_PATH
+    web = create_web_app(
+        app,
+        telegram,
+        secret=secret,
+        webhook_url=webhook_url,
+        zalo=zalo,
+        zalo_secret=zalo_secret,
+        zalo_webhook_url=zalo_webhook_url,
+    )
     retention = asyncio.create_task(retention_loop(app))
     try:
         config = uvicorn.Config(web, host=host, port=port, log_config=None, access_log=False)

@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from bot.telegram.settings import TelegramSettings
+from bot.zalo.settings import ZaloSettings
 from content.settings import ContentSettings
 from nlu.settings import EmbeddedNlu, NluSettings, RasaNlu
 from storage.settings import StorageSettings
@@ -33,6 +34,8 @@ SECRET_KEYS = {
     ("privacy", "pseudonym_key"),
     ("telegram", "token"),
     ("telegram", "webhook_secret"),
+    ("zalo", "token"),
+    ("zalo", "webhook_secret"),
 }
 
 
@@ -102,6 +105,7 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = PrivacySettings()
     chat: ChatSettings = ChatSettings()
     telegram: TelegramSettings = TelegramSettings()
+    zalo: ZaloSettings = ZaloSettings()
     hotline: HotlineSettings = HotlineSettings()
     escalation: EscalationSettings = EscalationSettings()
     console: ConsoleSettings = ConsoleSettings()

@@ -19,13 +19,17 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.main import App
-from bot.telegram.worker import outbox_loop
+from bot.telegram.worker import telegram_deliverers
+from bot.worker import Deliver, outbox_loop
+from bot.zalo.channel import ZaloChannel
 from counselor.api import create_api
 from counselor.console import ConsoleDeps, create_console
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhooks/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ZALO_WEBHOOK_PATH = "/webhooks/zalo"
+ZALO_SECRET_HEADER = "X-Bot-Api-Secret-Token"
 MAX_UPDATE_BYTES = 1_000_000
 
 
@@ -33,32 +37,47 @@ TelegramApp = Application[Any, Any, Any, Any, Any, Any]
 
 
 def create_web_app(
-    app: App, telegram: TelegramApp | None, *, secret: str | None, webhook_url: str | None
+    app: App,
+    telegram: TelegramApp | None,
+    *,
+    secret: str | None,
+    webhook_url: str | None,
+    zalo: ZaloChannel | None = None,
+    zalo_secret: str | None = None,
+    zalo_webhook_url: str | None = None,
 ) -> FastAPI:
-    """The web app; with `telegram`, updates posted to the webhook go to its update queue."""
+    """The web app; updates posted to a channel's webhook go to that channel (Telegram, Zalo)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        deliverers: list[Deliver] = []
         if telegram is not None:
             await telegram.initialize()
             if telegram.post_init is not None:
                 await telegram.post_init(telegram)
             await telegram.start()
-            outbox = asyncio.create_task(
-                outbox_loop(app, telegram.bot, app.settings.telegram.public_base_url)
-            )
+            deliverers += telegram_deliverers(app, telegram.bot, app.settings.telegram.public_base_url)
             if webhook_url:
                 await telegram.bot.set_webhook(
                     webhook_url, secret_token=secret, allowed_updates=Update.ALL_TYPES
                 )
+        if zalo is not None:
+            deliverers.append(zalo.deliver_due)
+            if zalo_webhook_url and zalo_secret:
+                await zalo.client.set_webhook(zalo_webhook_url, zalo_secret)
+        outbox = asyncio.create_task(outbox_loop(app, deliverers)) if deliverers else None
         try:
             yield
         finally:
-            if telegram is not None:
+            if outbox is not None:
                 outbox.cancel()
+            if telegram is not None:
                 # Graceful: stop taking updates, let the ones in flight finish, then close.
                 await telegram.stop()
                 await telegram.shutdown()
+            if zalo is not None:
+                await zalo.drain()
+                await zalo.client.close()
             await app.close()
 
     web = FastAPI(title="notalone", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
@@ -142,6 +161,24 @@ def create_web_app(
             log.warning("unreadable telegram update ignored", extra={"channel": "telegram"})
             return Response(status_code=200)
         await telegram.update_queue.put(update)
+        return Response(status_code=200)
+
+    @web.post(ZALO_WEBHOOK_PATH)
+    async def zalo_webhook(request: Request) -> Response:
+        if zalo is None:
+            return Response(status_code=404)
+        given = request.headers.get(ZALO_SECRET_HEADER, "")
+        if not zalo_secret or not hmac.compare_digest(given.encode(), zalo_secret.encode()):
+            return Response(status_code=403)
+        body = await request.body()
+        if len(body) > MAX_UPDATE_BYTES:
+            return Response(status_code=413)
+        try:
+            data: Any = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return Response(status_code=400)
+        # Something we cannot answer is acknowledged anyway (logged by reason): Zalo would only resend it.
+        zalo.submit(data)
         return Response(status_code=200)
 
     return web

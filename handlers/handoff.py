@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from handlers.choices import NOTICE
 from handlers.models import (
     Analysis,
     Button,
@@ -128,6 +129,7 @@ async def _notify(uow: UnitOfWork, case: Case, reply: Reply, now: datetime) -> N
         now=now,
         text=reply.text,
         buttons=reply.buttons,
+        author=NOTICE,
     )
     await uow.outbox.add(user.id, user.channel, reply.text, reply.buttons, now)
 

@@ -59,6 +59,30 @@ class Evidence(Frozen):
     text: str
 
 
+class RedFlagKind(StrEnum):
+    """Concrete dangerous details in a message, named in plain words to the student."""
+
+    LINK = "link"
+    PHONE = "phone"
+    BANK_ACCOUNT = "bank_account"
+    BANK_NAME = "bank_name"
+    MONEY = "money"
+    OTP_REQUEST = "otp_request"
+    APP_SWITCH = "app_switch"
+
+
+class RedFlag(Frozen):
+    """One red flag: what it is, where it is, and why it is dangerous (reason codes)."""
+
+    kind: RedFlagKind
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    # What the student is shown; a link is always defanged (hxxps://example[.]com) so it cannot be tapped.
+    shown: str = Field(max_length=200)
+    # Why, as codes the content library explains, e.g. "lookalike:vietcombank", "shortener", "ip_host".
+    reasons: tuple[str, ...] = ()
+
+
 class Analysis(Frozen):
     """What the classifier saw in one message."""
 
@@ -70,6 +94,7 @@ class Analysis(Frozen):
     scenario: str | None = None
     unsure: bool = False
     backend: str = "none"
+    red_flags: tuple[RedFlag, ...] = ()
 
     def evidence_for(self, tactic: str) -> list[Evidence]:
         """The evidence spans recorded for one tactic (or 'crisis')."""
@@ -86,6 +111,10 @@ class Incoming(Frozen):
     text: str | None = None
     action: str | None = None
     received_at: datetime | None = None
+    # The platform's id of this delivery (update or message id): a repeat of it is answered once.
+    delivery_id: str | None = Field(default=None, max_length=64)
+    # The channel shows buttons as numbered options (no buttons): a lone number picks one.
+    numbered: bool = False
 
 
 class Button(Frozen):
@@ -106,6 +135,8 @@ class Turn(Frozen):
     replies: tuple[Reply, ...]
     analysis: Analysis | None = None
     user_id: str
+    # The same delivery came before and was answered then: nothing to send.
+    duplicate: bool = False
 
 
 class User(Frozen):

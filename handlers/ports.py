@@ -100,6 +100,9 @@ TEXT_KEYS: dict[str, frozenset[str]] = {
     "telegram_copy_111": frozenset(),
     "telegram_contact_name": frozenset(),
     "group_hint": frozenset(),
+    "zalo_choose": frozenset(),
+    "zalo_hotline": frozenset(),
+    "zalo_hotline_zalo": frozenset({"url"}),
     "call_page_title": frozenset(),
     "call_page_111": frozenset(),
     "call_page_113": frozenset(),
@@ -274,6 +277,10 @@ class MessageRepository(Protocol):
         """The newest incoming message of a conversation that carries an analysis."""
         ...
 
+    async def recent(self, conversation_id: int, limit: int) -> list[StoredMessage]:
+        """The conversation's last `limit` messages, oldest first."""
+        ...
+
     async def list_for(self, conversation_id: int) -> list[StoredMessage]:
         """All messages of a conversation, oldest first."""
         ...
@@ -379,6 +386,16 @@ class OutboxRepository(Protocol):
         ...
 
 
+class DeliveryRepository(Protocol):
+    async def first_time(self, channel: Channel, delivery_id: str, now: datetime) -> bool:
+        """Record a platform delivery id; False when it was seen before (a replayed delivery)."""
+        ...
+
+    async def purge_before(self, cutoff: datetime) -> int:
+        """Forget delivery ids seen before `cutoff`."""
+        ...
+
+
 class UnitOfWork(Protocol):
     @property
     def users(self) -> UserRepository: ...
@@ -397,6 +414,9 @@ class UnitOfWork(Protocol):
 
     @property
     def outbox(self) -> OutboxRepository: ...
+
+    @property
+    def deliveries(self) -> DeliveryRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

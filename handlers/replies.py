@@ -85,8 +85,22 @@ def guide_for(analysis: Analysis, lib: GuidanceLibrary) -> str | None:
     return lib.scenario_guidance(analysis.scenario)
 
 
+SENTENCE_ENDS = (". ", "! ", "? ", "… ", ".\u00a0")
+
+
+def _cut_at(line: str, limit: int) -> int:
+    """Where to cut a too-long line: after the last sentence that fits, else the last space, else hard."""
+    window = line[: limit + 1]
+    sentence = max(window.rfind(end) for end in SENTENCE_ENDS)
+    if sentence > limit // 3:
+        return sentence + 1
+    space = window.rfind(" ")
+    return space if space > 0 else limit
+
+
 def fit(replies: list[Reply], limit: int) -> list[Reply]:
-    """Split replies longer than a channel allows at line breaks; the buttons stay on the last part."""
+    """Split replies longer than a channel allows at line breaks, then sentence ends; the buttons
+    stay on the last part."""
     out: list[Reply] = []
     for reply in replies:
         if len(reply.text) <= limit:
@@ -95,9 +109,9 @@ def fit(replies: list[Reply], limit: int) -> list[Reply]:
         parts: list[str] = []
         current = ""
         for line in reply.text.split("\n"):
-            while len(line) > limit:  # a single line longer than the limit: cut at a space
-                cut = line.rfind(" ", 0, limit) if " " in line[:limit] else limit
-                chunk, line = line[:cut], line[cut:].lstrip()
+            while len(line) > limit:  # a line longer than the limit: cut after a sentence, or at a space
+                cut = _cut_at(line, limit)
+                chunk, line = line[:cut].rstrip(), line[cut:].lstrip()
                 if current:
                     parts.append(current)
                     current = ""

@@ -9,12 +9,15 @@ from datetime import datetime, timedelta
 from handlers.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
+# Platforms replay a delivery within minutes; its id is kept two days to recognise it.
+DELIVERY_IDS_KEPT = timedelta(days=2)
 
 
 async def purge_expired(*, uow: Callable[[], UnitOfWork], now: datetime, days: int) -> int:
     """Delete what the retention limit no longer allows us to keep; return how many conversations went."""
     async with uow() as work:
         removed = await work.conversations.purge_before(now - timedelta(days=days))
+        await work.deliveries.purge_before(now - DELIVERY_IDS_KEPT)
         await work.commit()
     log.info("retention purge", extra={"conversation": removed})
     return removed

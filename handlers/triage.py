@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from handlers import feedback, handoff, practice
+from handlers import choices, feedback, handoff, practice
 from handlers.actions import command_action, simple_action, unknown_action
 from handlers.flood import FloodLimiter
 from handlers.handoff import EscalationPolicy
@@ -75,6 +75,9 @@ async def handle_incoming(msg: Incoming, *, core: Core) -> Turn:
     user_id = core.pseudonym(msg.channel, msg.platform_user_id)
     cleaned = clean_text(msg.text, max_chars=core.limits.max_chars)
     async with core.uow() as uow:
+        if msg.delivery_id and not await uow.deliveries.first_time(msg.channel, msg.delivery_id, now):
+            log.info("repeated delivery ignored", extra={"user": user_id, "kind": msg.kind.value})
+            return Turn(replies=(), user_id=user_id, duplicate=True)
         first_contact = await uow.users.get(user_id) is None
         await uow.users.touch(user_id, msg.channel, msg.chat_id, now)
         conversation = await uow.conversations.current(user_id) or await uow.conversations.open(user_id, now)
@@ -97,6 +100,20 @@ async def handle_incoming(msg: Incoming, *, core: Core) -> Turn:
 
     lib = core.library
     async with core.uow() as uow:
+        if action is None and msg.numbered and msg.kind is MessageKind.TEXT:
+            picked = await _numbered_choice(cleaned.text, conversation, incoming_id, uow, lib)
+            if isinstance(picked, Reply):
+                await uow.messages.add(
+                    conversation_id=conversation.id,
+                    direction=Direction.OUT,
+                    kind=MessageKind.TEXT,
+                    now=core.clock(),
+                    text=picked.text,
+                    buttons=picked.buttons,
+                )
+                await uow.commit()
+                return Turn(replies=(picked,), user_id=user_id)
+            action = picked
         if _mirrored(conversation, action, msg.kind, cleaned.text, core):
             await handoff.mirror_student_message(
                 conversation,
@@ -227,6 +244,23 @@ async def _on_text(
             await handoff.mirror_student_message(conversation, text, uow=uow, lib=lib, now=core.clock())
     changed = context != conversation.context
     return Outcome(replies=replies, analysis=analysis, context=context if changed else KEEP)
+
+
+async def _numbered_choice(
+    text: str, conversation: Conversation, incoming_id: int, uow: UnitOfWork, lib: GuidanceLibrary
+) -> str | Reply | None:
+    """A lone number answers the latest options: their action, a "no such option" reply, or None (text)."""
+    number = choices.number_in(text)
+    if number is None:
+        return None
+    recent = await uow.messages.recent(conversation.id, choices.RECENT)
+    options = choices.offered([m for m in recent if m.id != incoming_id])
+    if not options:
+        return None
+    if 1 <= number <= len(options):
+        return options[number - 1].action
+    again = lib.text("choice_out_of_range", n=str(number), count=str(len(options)))
+    return Reply(text=again, buttons=tuple(options))
 
 
 def _mirrored(

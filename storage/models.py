@@ -206,3 +206,13 @@ class RelabelRow(Base):
     tactics: Mapped[list[str]] = mapped_column(JSON)
     crisis: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime]
+
+
+class DeliveryRow(Base):
+    """Platform delivery ids already handled (a replayed webhook or update is answered once)."""
+
+    __tablename__ = "deliveries"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(index=True)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, exists, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.models import (
@@ -19,7 +20,15 @@ from handlers.models import (
     StoredMessage,
     User,
 )
-from storage.models import CaseRow, ConversationRow, FeedbackRow, MessageRow, OutboxRow, UserRow
+from storage.models import (
+    CaseRow,
+    ConversationRow,
+    DeliveryRow,
+    FeedbackRow,
+    MessageRow,
+    OutboxRow,
+    UserRow,
+)
 
 
 class SqlAlchemyUserRepository:
@@ -179,6 +188,17 @@ class SqlAlchemyMessageRepository:
         row = (await self.session.execute(stmt)).scalar_one_or_none()
         return StoredMessage.model_validate(row, from_attributes=True) if row else None
 
+    async def recent(self, conversation_id: int, limit: int) -> list[StoredMessage]:
+        """The conversation's last `limit` messages, oldest first."""
+        stmt = (
+            select(MessageRow)
+            .where(MessageRow.conversation_id == conversation_id)
+            .order_by(MessageRow.id.desc())
+            .limit(limit)
+        )
+        rows = (await self.session.execute(stmt)).scalars().all()
+        return [StoredMessage.model_validate(r, from_attributes=True) for r in reversed(rows)]
+
     async def list_for(self, conversation_id: int) -> list[StoredMessage]:
         """All messages of a conversation, oldest first."""
         stmt = select(MessageRow).where(MessageRow.conversation_id == conversation_id).order_by(MessageRow.id)
@@ -206,3 +226,22 @@ class SqlAlchemyFeedbackRepository:
         await self.session.execute(
             update(FeedbackRow).where(FeedbackRow.message_id == message_id).values(reason=reason)
         )
+
+
+class SqlAlchemyDeliveryRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def first_time(self, channel: Channel, delivery_id: str, now: datetime) -> bool:
+        """Record a platform delivery id; False when it was seen before (also by another worker)."""
+        try:
+            async with self.session.begin_nested():
+                self.session.add(DeliveryRow(channel=channel.value, delivery_id=delivery_id, seen_at=now))
+        except IntegrityError:
+            return False
+        return True
+
+    async def purge_before(self, cutoff: datetime) -> int:
+        """Forget delivery ids seen before `cutoff`."""
+        result = await self.session.execute(delete(DeliveryRow).where(DeliveryRow.seen_at < cutoff))
+        return int(getattr(result, "rowcount", 0) or 0)

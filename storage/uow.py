@@ -12,6 +12,7 @@ from handlers.ports import StorageUnavailable
 from storage.cases import SqlAlchemyCaseRepository, SqlAlchemyCounselorRepository, SqlAlchemyOutboxRepository
 from storage.repositories import (
     SqlAlchemyConversationRepository,
+    SqlAlchemyDeliveryRepository,
     SqlAlchemyFeedbackRepository,
     SqlAlchemyMessageRepository,
     SqlAlchemyUserRepository,
@@ -26,6 +27,7 @@ class SqlAlchemyUnitOfWork:
     cases: SqlAlchemyCaseRepository
     outbox: SqlAlchemyOutboxRepository
     counselors: SqlAlchemyCounselorRepository
+    deliveries: SqlAlchemyDeliveryRepository
 
     def __init__(self, session_factory: async_sessionmaker[Any]) -> None:
         self._factory = session_factory
@@ -40,6 +42,7 @@ class SqlAlchemyUnitOfWork:
         self.cases = SqlAlchemyCaseRepository(self._session)
         self.outbox = SqlAlchemyOutboxRepository(self._session)
         self.counselors = SqlAlchemyCounselorRepository(self._session)
+        self.deliveries = SqlAlchemyDeliveryRepository(self._session)
         return self
 
     async def __aexit__(

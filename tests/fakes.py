@@ -37,6 +37,7 @@ class InMemoryStore:
         self.feedback: dict[int, tuple[bool, str | None]] = {}
         self.cases: dict[int, Case] = {}
         self.outbox: dict[int, OutboxItem] = {}
+        self.deliveries: dict[tuple[str, str], datetime] = {}
         self.ids = itertools.count(1)
         self.commits = 0
 
@@ -153,6 +154,9 @@ class InMemoryMessageRepository:
             if m.conversation_id == conversation_id and m.direction is Direction.IN and m.analysis is not None
         ]
         return max(mine, key=lambda m: m.id) if mine else None
+
+    async def recent(self, conversation_id: int, limit: int) -> list[StoredMessage]:
+        return (await self.list_for(conversation_id))[-limit:]
 
     async def list_for(self, conversation_id: int) -> list[StoredMessage]:
         return sorted(
@@ -303,6 +307,24 @@ class InMemoryOutboxRepository:
         self.s.outbox.pop(item_id, None)
 
 
+class InMemoryDeliveryRepository:
+    def __init__(self, pending: InMemoryStore) -> None:
+        self.s = pending
+
+    async def first_time(self, channel: Channel, delivery_id: str, now: datetime) -> bool:
+        key = (channel.value, delivery_id)
+        if key in self.s.deliveries:
+            return False
+        self.s.deliveries[key] = now
+        return True
+
+    async def purge_before(self, cutoff: datetime) -> int:
+        old = [k for k, seen in self.s.deliveries.items() if seen < cutoff]
+        for key in old:
+            del self.s.deliveries[key]
+        return len(old)
+
+
 class InMemoryUnitOfWork:
     """Changes go to a copy and reach the shared store only on commit, like a real transaction."""
 
@@ -317,6 +339,7 @@ class InMemoryUnitOfWork:
         self.pending.feedback = dict(self.store.feedback)
         self.pending.cases = dict(self.store.cases)
         self.pending.outbox = dict(self.store.outbox)
+        self.pending.deliveries = dict(self.store.deliveries)
         self.pending.ids = self.store.ids
         self.users = InMemoryUserRepository(self.pending)
         self.conversations = InMemoryConversationRepository(self.pending)
@@ -324,6 +347,7 @@ class InMemoryUnitOfWork:
         self.feedback = InMemoryFeedbackRepository(self.pending)
         self.cases = InMemoryCaseRepository(self.pending)
         self.outbox = InMemoryOutboxRepository(self.pending)
+        self.deliveries = InMemoryDeliveryRepository(self.pending)
         return self
 
     async def __aexit__(
@@ -338,6 +362,7 @@ class InMemoryUnitOfWork:
         self.store.feedback = dict(self.pending.feedback)
         self.store.cases = dict(self.pending.cases)
         self.store.outbox = dict(self.pending.outbox)
+        self.store.deliveries = dict(self.pending.deliveries)
         self.store.commits += 1
 
     async def rollback(self) -> None:

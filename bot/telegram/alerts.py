@@ -13,10 +13,11 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.main import App
+from bot.outbox import Undeliverable, deliver_items
 from bot.telegram.adapter import services
-from bot.telegram.outbox import deliver_items
+from bot.telegram.outbox import translated
 from handlers.handoff import CLAIM_PREFIX, COUNSELORS
-from handlers.models import OutboxItem
+from handlers.models import Channel, OutboxItem
 
 log = logging.getLogger(__name__)
 CLAIM_PATTERN = re.compile(rf"^{re.escape(CLAIM_PREFIX)}(\d{{1,18}})$")
@@ -43,7 +44,7 @@ async def topic_for(app: App, bot: Any, group_id: int, case_id: int) -> int | No
     async with app.core.uow() as uow:
         case = await uow.cases.get(case_id)
     if case is None:
-        raise LookupError("the case is gone")
+        raise Undeliverable("the case is gone")
     if case.alert_thread_id is not None:
         return case.alert_thread_id or None
     name = app.library.text(
@@ -71,16 +72,14 @@ async def deliver_alerts(
 
     async def send(item: OutboxItem, _user: Any) -> None:
         if item.case_id is None:
-            raise LookupError("an alert without a case")
+            raise Undeliverable("an alert without a case")
         thread = await topic_for(app, bot, group_id, item.case_id)
-        await bot.send_message(
-            group_id,
-            item.text,
-            message_thread_id=thread,
-            reply_markup=alert_keyboard(app, item, public_base_url),
+        markup = alert_keyboard(app, item, public_base_url)
+        await translated(
+            lambda: bot.send_message(group_id, item.text, message_thread_id=thread, reply_markup=markup)
         )
 
-    return await deliver_items(app, COUNSELORS, send, now=now)
+    return await deliver_items(app, Channel.TELEGRAM, COUNSELORS, send, now=now)
 
 
 async def on_group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

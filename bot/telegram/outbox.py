@@ -1,84 +1,36 @@
-"""Delivering the outbox to Telegram: counselors' messages and notices to students, alerts to the
-counselors' group. Each item is retried until sent and sent once; a student's items keep their order.
-"""
+"""Delivering the outbox to students on Telegram (counselors' replies and notices)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
 from bot.main import App
+from bot.outbox import TryLater, Undeliverable, deliver_items
 from bot.telegram.render import keyboard
-from handlers.models import Channel, OutboxItem
-
-log = logging.getLogger(__name__)
-LEASE = timedelta(seconds=60)
-BATCH = 50
-# Rounds per call: only the oldest pending item of a student is due, so a burst takes several rounds.
-ROUNDS = 20
-MAX_BACKOFF_S = 300
-
-Send = Callable[[OutboxItem, Any], Awaitable[None]]
+from handlers.models import Channel
 
 
-async def deliver_items(
-    app: App, audience: str, send: Send, *, now: datetime | None = None, rounds: int = ROUNDS
-) -> int:
-    """Lease what is due, send it, and record the result; two workers never send the same item."""
-    core = app.core
-    now = now or core.clock()
-    sent = 0
-    for _ in range(rounds):
-        async with core.uow() as uow:
-            items = await uow.outbox.take_due(Channel.TELEGRAM, now, now + LEASE, BATCH, audience=audience)
-            users = {i.user_id: (await uow.users.get(i.user_id)) for i in items}
-            await uow.commit()
-        if not items:
-            break
-        for item in items:
-            sent += await _deliver_one(app, item, users.get(item.user_id), send, now)
-    return sent
-
-
-async def _deliver_one(app: App, item: OutboxItem, user: Any, send: Send, now: datetime) -> int:
-    core = app.core
-    async with core.uow() as uow:
-        try:
-            await send(item, user)
-        except (Forbidden, BadRequest, LookupError) as exc:
-            log.warning(
-                "outbox item undeliverable",
-                extra={"user": item.user_id, "channel": "telegram", "error": type(exc).__name__},
-            )
-            await uow.outbox.give_up(item.id)
-            sent = 0
-        except (RetryAfter, NetworkError) as exc:
-            wait = min(MAX_BACKOFF_S, 2 ** min(item.attempts, 8))
-            log.warning(
-                "outbox send failed; will retry", extra={"user": item.user_id, "error": type(exc).__name__}
-            )
-            await uow.outbox.retry_at(item.id, now + timedelta(seconds=wait))
-            sent = 0
-        else:
-            # Marked sent in its own transaction right after Telegram accepted it.
-            await uow.outbox.mark_sent(item.id, core.clock())
-            sent = 1
-        await uow.commit()
-    return sent
+async def translated(call: Callable[[], Awaitable[Any]]) -> None:
+    """Run a Bot API call; Telegram's errors become the outbox's (gone for good, or try later)."""
+    try:
+        await call()
+    except (Forbidden, BadRequest) as exc:
+        raise Undeliverable(type(exc).__name__) from exc
+    except (RetryAfter, NetworkError) as exc:  # NetworkError covers timeouts and 5xx
+        raise TryLater(type(exc).__name__) from exc
 
 
 async def deliver_due(app: App, bot: Any, public_base_url: str | None, *, now: datetime | None = None) -> int:
-    """Send students what is due for them now (counselors' replies and notices)."""
+    """Send students on Telegram what is due for them now."""
 
-    async def send(item: OutboxItem, user: Any) -> None:
+    async def send(item: Any, user: Any) -> None:
         if user is None or user.chat_id is None:
-            raise LookupError("the student deleted their data")
-        await bot.send_message(
-            int(user.chat_id), item.text, reply_markup=keyboard(item.buttons, public_base_url)
-        )
+            raise Undeliverable("the student deleted their data")
+        markup = keyboard(item.buttons, public_base_url)
+        await translated(lambda: bot.send_message(int(user.chat_id), item.text, reply_markup=markup))
 
-    return await deliver_items(app, "student", send, now=now)
+    return await deliver_items(app, Channel.TELEGRAM, "student", send, now=now)

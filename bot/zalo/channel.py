@@ -1,0 +1,149 @@
+"""The Zalo channel: updates in (long polling or webhook), the core, replies out; and the outbox.
+
+Updates of one chat are handled in order, different chats concurrently. A replayed delivery (same
+message id) is answered once: the core records delivery ids in the same transaction as the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any
+
+from bot.main import App, StartupError
+from bot.outbox import TryLater, Undeliverable, deliver_items
+from bot.zalo.client import RETRYABLE, ZaloClient, ZaloError, ZaloUnauthorized
+from bot.zalo.render import render_turn
+from bot.zalo.updates import BadUpdate, ZaloUpdate, parse_update, to_incoming
+from handlers.models import Channel, MessageKind, OutboxItem, Reply
+from handlers.ports import StorageUnavailable
+
+log = logging.getLogger(__name__)
+MAX_POLL_BACKOFF_S = 30.0
+
+
+class ZaloChannel:
+    """One Zalo bot served by this process."""
+
+    def __init__(self, app: App, client: ZaloClient) -> None:
+        self.app = app
+        self.client = client
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._waiting: dict[str, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # Updates in ---------------------------------------------------------------------------------
+    def submit(self, payload: Any) -> bool:
+        """Take one update (flat or wrapped); False when it is not one we can answer."""
+        try:
+            update = parse_update(payload)
+        except BadUpdate as exc:
+            log.warning("zalo update refused", extra={"channel": "zalo", "error": str(exc)})
+            return False
+        if update.from_bot or not update.private:
+            return True  # other bots, and groups: the bot talks with students one to one
+        task = asyncio.create_task(self._in_order(update))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def drain(self) -> None:
+        """Wait for the updates in flight (a graceful stop)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _in_order(self, update: ZaloUpdate) -> None:
+        key = update.chat_id
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._waiting[key] = self._waiting.get(key, 0) + 1
+        try:
+            async with lock:
+                await self.handle(update)
+        except Exception:  # one update's failure must not stop the channel; logged by type, no text
+            log.exception("zalo update failed", extra={"channel": "zalo"})
+        finally:
+            self._waiting[key] -= 1
+            if not self._waiting[key]:
+                del self._waiting[key]
+                self._locks.pop(key, None)
+
+    async def handle(self, update: ZaloUpdate) -> None:
+        """Run the core for one update and send its answer."""
+        msg = to_incoming(update)
+        if msg.kind in (MessageKind.TEXT, MessageKind.COMMAND):
+            try:
+                await self.client.send_chat_action(update.chat_id, "typing")
+            except ZaloError:
+                pass  # only a courtesy
+        try:
+            turn = await self.app.handle(msg)
+            replies: list[Reply] = list(turn.replies)
+        except StorageUnavailable:
+            log.exception("storage unavailable", extra={"channel": "zalo"})
+            replies = [self.app.error_reply()]
+        for text in render_turn(replies, self.app.library, self.app.settings.hotline.zalo_url):
+            await self.client.send_message(update.chat_id, text)
+
+    # Long polling -----------------------------------------------------------------------------
+    async def poll(self, stop: asyncio.Event) -> None:
+        """getUpdates until `stop` is set; a refused token ends it with a StartupError."""
+        backoff = 1.0
+        timeout = self.app.settings.zalo.poll_timeout_s
+        while not stop.is_set():
+            getting = asyncio.create_task(self.client.get_updates(timeout))
+            stopping = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait({getting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if getting not in done:
+                getting.cancel()
+                break
+            stopping.cancel()
+            try:
+                payload = getting.result()
+            except ZaloUnauthorized:
+                raise StartupError("Zalo refused the bot token (401): check NOTALONE_ZALO__TOKEN") from None
+            except ZaloError as exc:
+                log.warning("zalo getUpdates failed", extra={"channel": "zalo", "error": type(exc).__name__})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_POLL_BACKOFF_S)
+                continue
+            backoff = 1.0
+            if payload is not None:
+                self.submit(payload)
+        await self.drain()
+
+    # The outbox -------------------------------------------------------------------------------
+    async def deliver_due(self, *, now: datetime | None = None) -> int:
+        """Send students on Zalo what is due for them now (counselors' replies, notices)."""
+
+        async def send(item: OutboxItem, user: Any) -> None:
+            if user is None or user.chat_id is None:
+                raise Undeliverable("the student deleted their data")
+            reply = Reply(text=item.text, buttons=item.buttons)
+            for text in render_turn([reply], self.app.library, self.app.settings.hotline.zalo_url):
+                try:
+                    await self.client.send_message(user.chat_id, text)
+                except RETRYABLE as exc:
+                    raise TryLater(type(exc).__name__) from exc
+                except ZaloError as exc:
+                    raise Undeliverable(f"{exc.code}") from exc
+
+        return await deliver_items(self.app, Channel.ZALO, "student", send, now=now)
+
+
+def require_zalo_token(app_settings: Any) -> str:
+    token = app_settings.zalo.token
+    if token is None or not token.get_secret_value().strip():
+        raise StartupError("zalo.token is required: set NOTALONE_ZALO__TOKEN")
+    return str(token.get_secret_value())
+
+
+def make_client(settings: Any) -> ZaloClient:
+    """The Bot API client the settings describe."""
+    zalo = settings.zalo
+    return ZaloClient(
+        token=require_zalo_token(settings),
+        base_url=zalo.api_base_url,
+        timeout_s=zalo.request_timeout_s,
+        max_retries=zalo.max_retries,
+    )

@@ -1,0 +1,127 @@
+"""A local fake of the Zalo Bot Platform Bot API (aiohttp on 127.0.0.1:0).
+
+getUpdates hands out one queued update per call and answers 408 when none came within the timeout;
+sends are recorded in `.calls`; the next calls of a method can be scripted to fail (status, body,
+not-JSON, or a delay longer than the client waits).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class Script:
+    status: int = 200
+    body: Any = None
+    raw: str | None = None
+    delay: float = 0.0
+
+
+@dataclass
+class FakeZalo:
+    token: str = "4242:zalo-test-token"
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    updates: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    scripts: dict[str, list[Script]] = field(default_factory=dict)
+    url: str = ""
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _closing: bool = False
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=10 * 1024 * 1024)
+        app.router.add_post("/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        self._closing = True  # long polls in progress answer 408 now, so the server stops at once
+        await self._runner.cleanup()
+
+    def script(self, method: str, *scripts: Script) -> None:
+        self.scripts.setdefault(method, []).extend(scripts)
+
+    def called(self, method: str) -> list[dict[str, Any]]:
+        return [params for name, params in self.calls if name == method]
+
+    def texts(self, chat_id: str) -> list[str]:
+        return [p["text"] for p in self.called("sendMessage") if p.get("chat_id") == chat_id]
+
+    async def wait_texts(self, chat_id: str, count: int, timeout: float = 15.0) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.texts(chat_id)) >= count:
+                return self.texts(chat_id)
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{chat_id} got {len(self.texts(chat_id))} messages, wanted {count}")
+
+    # Updates ----------------------------------------------------------------------------------
+    def update(
+        self,
+        user: str,
+        event: str = "message.text.received",
+        *,
+        text: str | None = None,
+        name_field: str = "display_name",
+        message_id: str | None = None,
+        **message: Any,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "message_id": message_id or f"m{next(self._ids)}",
+            "from": {"id": user, name_field: "Học sinh", "is_bot": False},
+            "chat": {"id": user, "chat_type": "PRIVATE"},
+            "date": int(time.time() * 1000),
+            **message,
+        }
+        if text is not None:
+            body["text"] = text
+        return {"event_name": event, "message": body}
+
+    def push(self, update: dict[str, Any]) -> None:
+        self.updates.put_nowait(update)
+
+    # The API ----------------------------------------------------------------------------------
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        method = request.match_info["method"]
+        if request.match_info["token"] != self.token:
+            return web.json_response(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
+            )
+        try:
+            params = dict(await request.json())
+        except ValueError:
+            params = {}
+        self.calls.append((method, params))
+        scripted = self.scripts.get(method)
+        if scripted:
+            step = scripted.pop(0)
+            if step.delay:
+                await asyncio.sleep(step.delay)
+            if step.raw is not None:
+                return web.Response(status=step.status, text=step.raw, content_type="text/html")
+            return web.json_response(step.body, status=step.status)
+        if method == "getUpdates":
+            deadline = time.monotonic() + float(params.get("timeout", 30))
+            while self.updates.empty() and time.monotonic() < deadline and not self._closing:
+                await asyncio.sleep(0.02)
+            if self.updates.empty():
+                return web.json_response(
+                    {"ok": False, "error_code": 408, "description": "Request timeout"}, status=408
+                )
+            return web.json_response({"ok": True, "result": self.updates.get_nowait()})
+        if method == "getMe":
+            return web.json_response({"ok": True, "result": {"id": "4242", "account_name": "bot.notalone"}})
+        if method in ("sendMessage", "sendPhoto"):
+            result = {"message_id": f"out{next(self._ids)}", "date": int(time.time() * 1000)}
+            return web.json_response({"ok": True, "result": result})
+        return web.json_response({"ok": True, "result": True})
