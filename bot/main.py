@@ -33,6 +33,8 @@ from handlers.retention import purge_expired
 from handlers.triage import Core, Limits, handle_incoming
 from nlu import build_classifier
 from nlu.data import scenarios
+from nlu.fingerprint import Fingerprinter
+from nlu.ocr import OcrLimits, TesseractReader
 from storage.cases import SqlAlchemyCounselorRepository
 from storage.console import ConsoleStore
 from storage.engine import database_url, make_engine, make_session_factory
@@ -236,6 +238,27 @@ def load_content(settings: Settings) -> GuidanceLibrary:
         raise StartupError(f"the content library is broken:\n{exc}") from None
 
 
+def image_reader(settings: Settings) -> TesseractReader | None:
+    """Tesseract for photos, as configured; a missing install is logged (students get a clear answer)."""
+    images = settings.images
+    if not images.enabled:
+        return None
+    reader = TesseractReader(
+        OcrLimits(
+            max_bytes=images.max_mb * 1_000_000,
+            max_pixels=images.max_megapixels * 1_000_000,
+            timeout_s=images.timeout_s,
+            language=images.language,
+        )
+    )
+    if not reader.available():
+        log.warning(
+            "tesseract not found: install tesseract-ocr and tesseract-ocr-vie, or set images.enabled: false",
+            extra={"error": "ocr_missing"},
+        )
+    return reader
+
+
 async def build_app(settings: Settings) -> App:
     """Wire the adapters named by the settings into the core."""
     library = load_content(settings)
@@ -255,8 +278,11 @@ async def build_app(settings: Settings) -> App:
             max_chars=settings.chat.max_message_chars,
             retention_days=settings.privacy.retention_days,
             max_reply_chars=settings.chat.max_reply_chars,
+            max_image_mb=settings.images.max_mb,
         ),
         flood=FloodLimiter(settings.chat.flood_per_minute),
+        images=image_reader(settings),
+        fingerprints=Fingerprinter(key),
         escalation=EscalationPolicy(
             claim_timeout=timedelta(minutes=settings.escalation.claim_timeout_minutes),
             opens=settings.escalation.opens,

@@ -64,6 +64,20 @@ class ChatSettings(BaseModel):
     flood_per_minute: int = Field(default=20, ge=1, le=600)
 
 
+class ImageSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Read the text of photos (screenshots) with Tesseract OCR (Debian: tesseract-ocr tesseract-ocr-vie).
+    enabled: bool = True
+    # Larger files are not downloaded; larger images (pixels) are not decoded (a "PNG bomb").
+    max_mb: int = Field(default=10, ge=1, le=20)
+    max_megapixels: int = Field(default=40, ge=1, le=100)
+    # The OCR of one image is stopped after this long.
+    timeout_s: float = Field(default=30.0, gt=0, le=120)
+    # Tesseract's language (its traineddata must be installed).
+    language: str = Field(default="vie", pattern=r"^[a-z_+]{3,40}$")
+
+
 class HotlineSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -106,6 +120,7 @@ class Settings(BaseSettings):
     chat: ChatSettings = ChatSettings()
     telegram: TelegramSettings = TelegramSettings()
     zalo: ZaloSettings = ZaloSettings()
+    images: ImageSettings = ImageSettings()
     hotline: HotlineSettings = HotlineSettings()
     escalation: EscalationSettings = EscalationSettings()
     console: ConsoleSettings = ConsoleSettings()

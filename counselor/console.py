@@ -32,7 +32,9 @@ from handlers.handoff import (
 )
 from handlers.models import CaseOutcome, CaseStatus, Counselor, StoredMessage, Tactic
 from handlers.ports import GuidanceLibrary, UnitOfWork
+from handlers.waves import WINDOW as WAVE_WINDOW
 from storage.console import ConsoleStore
+from storage.fingerprints import SqlAlchemyFingerprintRepository
 from storage.queries import search_cases, stats
 
 COOKIE = "notalone_console"
@@ -348,9 +350,13 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
     @console.get("/stats", response_class=HTMLResponse)
     async def stats_page(request: Request, me: Who) -> Response:
         """The last 14 days: messages and cases per day, tactics, scenarios, 111 taps, reply time."""
+        now = deps.clock()
         async with deps.sessions() as session:
-            numbers = await stats(session, deps.clock())
-        return TEMPLATES.TemplateResponse(request, "stats.html", {"me": me[0], "csrf": me[1], "s": numbers})
+            numbers = await stats(session, now)
+            waves = await SqlAlchemyFingerprintRepository(session).waves(now - WAVE_WINDOW)
+        return TEMPLATES.TemplateResponse(
+            request, "stats.html", {"me": me[0], "csrf": me[1], "s": numbers, "waves": waves}
+        )
 
     @console.get("/audit", response_class=HTMLResponse)
     async def audit_page(request: Request, me: Who) -> Response:

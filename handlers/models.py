@@ -83,6 +83,13 @@ class RedFlag(Frozen):
     reasons: tuple[str, ...] = ()
 
 
+class Fingerprint(Frozen):
+    """A message's MinHash fingerprint: comparable with others, unreadable (see nlu/fingerprint.py)."""
+
+    signature: tuple[int, ...]
+    bands: tuple[str, ...]
+
+
 class Analysis(Frozen):
     """What the classifier saw in one message."""
 
@@ -115,6 +122,10 @@ class Incoming(Frozen):
     delivery_id: str | None = Field(default=None, max_length=64)
     # The channel shows buttons as numbered options (no buttons): a lone number picks one.
     numbered: bool = False
+    # An image (kind IMAGE) as downloaded by the channel, or why the channel could not get it
+    # ("too_big", "download"). The image is read and forgotten; only its text is stored.
+    image: bytes | None = Field(default=None, repr=False)
+    image_error: str | None = None
 
 
 class Button(Frozen):

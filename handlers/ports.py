@@ -17,6 +17,7 @@ from handlers.models import (
     Conversation,
     ConversationState,
     Direction,
+    Fingerprint,
     MessageKind,
     OutboxItem,
     PracticeQuestion,
@@ -33,6 +34,12 @@ TEXT_KEYS: dict[str, frozenset[str]] = {
     "empty_message": frozenset(),
     "message_truncated": frozenset({"limit"}),
     "image_not_supported_yet": frozenset(),
+    "not_alone": frozenset({"count"}),
+    "image_read": frozenset(),
+    "image_no_text": frozenset(),
+    "image_too_big": frozenset({"limit_mb"}),
+    "image_format": frozenset(),
+    "image_unreadable": frozenset(),
     "sticker_received": frozenset(),
     "voice_not_supported": frozenset(),
     "file_not_supported": frozenset(),
@@ -163,6 +170,15 @@ class ClassifierUnavailable(Exception):
     """The classifier could not answer (server down, timeout, broken model)."""
 
 
+class ImageUnreadable(Exception):
+    """An image the bot cannot read; `code` says why: too_big, format, too_many_pixels, corrupt,
+    timeout, no_text, ocr_missing."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
 class StorageUnavailable(Exception):
     """The database could not be read or written."""
 
@@ -172,6 +188,12 @@ class Classifier(Protocol):
 
     async def analyze(self, text: str) -> Analysis:
         """Return the tactics, crisis flag and evidence found in one message."""
+        ...
+
+
+class ImageReader(Protocol):
+    async def read(self, image: bytes) -> str:
+        """The text in an image (may be empty); raises ImageUnreadable."""
         ...
 
 
@@ -267,6 +289,10 @@ class MessageRepository(Protocol):
         author: str | None = None,
     ) -> int:
         """Store one message and return its id."""
+        ...
+
+    async def set_text(self, message_id: int, text: str) -> None:
+        """Record the text read from an incoming image (the image itself is not kept)."""
         ...
 
     async def attach_analysis(self, message_id: int, analysis: Analysis) -> None:
@@ -396,6 +422,28 @@ class DeliveryRepository(Protocol):
         ...
 
 
+class FingerprintRepository(Protocol):
+    async def add(self, user_id: str, fingerprint: Fingerprint, scenario: str | None, now: datetime) -> None:
+        """Keep a message's fingerprint (never its text)."""
+        ...
+
+    async def candidates(
+        self, fingerprint: Fingerprint, since: datetime, exclude_user: str
+    ) -> list[tuple[str, tuple[int, ...]]]:
+        """Other students' fingerprints since `since` that may be near-duplicates: (user, signature)."""
+        ...
+
+    async def purge_before(self, cutoff: datetime) -> int:
+        """Forget fingerprints older than `cutoff`."""
+        ...
+
+
+class Fingerprinter(Protocol):
+    def fingerprint(self, text: str) -> Fingerprint | None:
+        """A message's fingerprint; None when it is too short to compare."""
+        ...
+
+
 class UnitOfWork(Protocol):
     @property
     def users(self) -> UserRepository: ...
@@ -417,6 +465,9 @@ class UnitOfWork(Protocol):
 
     @property
     def deliveries(self) -> DeliveryRepository: ...
+
+    @property
+    def fingerprints(self) -> FingerprintRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -11,6 +11,8 @@ from handlers.ports import UnitOfWork
 log = logging.getLogger(__name__)
 # Platforms replay a delivery within minutes; its id is kept two days to recognise it.
 DELIVERY_IDS_KEPT = timedelta(days=2)
+# Fingerprints only serve "how many others asked this week", and the stats' waves.
+FINGERPRINTS_KEPT = timedelta(days=8)
 
 
 async def purge_expired(*, uow: Callable[[], UnitOfWork], now: datetime, days: int) -> int:
@@ -18,6 +20,7 @@ async def purge_expired(*, uow: Callable[[], UnitOfWork], now: datetime, days: i
     async with uow() as work:
         removed = await work.conversations.purge_before(now - timedelta(days=days))
         await work.deliveries.purge_before(now - DELIVERY_IDS_KEPT)
+        await work.fingerprints.purge_before(now - FINGERPRINTS_KEPT)
         await work.commit()
     log.info("retention purge", extra={"conversation": removed})
     return removed

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from handlers import choices, feedback, handoff, practice
+from handlers import choices, feedback, handoff, practice, waves
 from handlers.actions import command_action, simple_action, unknown_action
 from handlers.flood import FloodLimiter
 from handlers.handoff import EscalationPolicy
@@ -26,12 +26,28 @@ from handlers.models import (
     Turn,
 )
 from handlers.outcome import KEEP, Outcome
-from handlers.ports import Classifier, ClassifierUnavailable, GuidanceLibrary, UnitOfWork
+from handlers.ports import (
+    Classifier,
+    ClassifierUnavailable,
+    Fingerprinter,
+    GuidanceLibrary,
+    ImageReader,
+    ImageUnreadable,
+    UnitOfWork,
+)
 from handlers.replies import analysis_replies, buttons, fit
 from handlers.text import clean_text, is_blank
 
 log = logging.getLogger(__name__)
 SMALL_TALK_WORDS = 3
+# Fewer words than this read from an image: there was no text to speak of.
+IMAGE_MIN_WORDS = 2
+IMAGE_ERROR_KEYS = {
+    "too_big": "image_too_big",
+    "too_many_pixels": "image_too_big",
+    "format": "image_format",
+    "no_text": "image_no_text",
+}
 
 
 @dataclass(frozen=True)
@@ -42,6 +58,8 @@ class Limits:
     retention_days: int = 30
     # The shortest limit of the channels (Zalo: 2,000 characters; Telegram: 4,096).
     max_reply_chars: int = 2000
+    # The largest image a channel downloads for reading (megabytes).
+    max_image_mb: int = 10
 
 
 @dataclass(frozen=True)
@@ -57,6 +75,8 @@ class Core:
     escalation: EscalationPolicy = EscalationPolicy()
     rng: random.Random | None = None
     flood: FloodLimiter | None = None
+    images: ImageReader | None = None
+    fingerprints: Fingerprinter | None = None
 
 
 _KIND_TEXT_KEYS = {
@@ -130,6 +150,9 @@ async def handle_incoming(msg: Incoming, *, core: Core) -> Turn:
         elif msg.kind is MessageKind.TEXT:
             flooding = core.flood is not None and not core.flood.allow(user_id, now)
             outcome = await _on_text(cleaned.text, cleaned.truncated, conversation, uow, core, flooding)
+        elif msg.kind is MessageKind.IMAGE and core.images is not None:
+            flooding = core.flood is not None and not core.flood.allow(user_id, now)
+            outcome = await _on_image(msg, incoming_id, conversation, uow, core, flooding)
         else:
             outcome = Outcome(
                 replies=[Reply(text=lib.text(_KIND_TEXT_KEYS[msg.kind]), buttons=buttons(lib, "call_111"))]
@@ -199,6 +222,7 @@ async def _on_text(
     uow: UnitOfWork,
     core: Core,
     flooding: bool = False,
+    image: bool = False,
 ) -> Outcome:
     """Typed text: a feedback reason, a practice answer, or a message to analyse."""
     lib = core.library
@@ -224,10 +248,22 @@ async def _on_text(
     replies: list[Reply] = []
     if truncated:
         replies.append(Reply(text=lib.text("message_truncated", limit=str(core.limits.max_chars))))
-    if _is_small_talk(text, analysis):
+    if _is_small_talk(text, analysis) and not image:
         replies.append(Reply(text=lib.text("start_prompt"), buttons=buttons(lib, "call_111")))
     else:
-        replies += analysis_replies(analysis, lib)
+        answer = analysis_replies(analysis, lib)
+        if core.fingerprints is not None:
+            others = await waves.others_asking(
+                text,
+                analysis,
+                conversation.user_id,
+                uow=uow,
+                fingerprinter=core.fingerprints,
+                now=core.clock(),
+            )
+            if others:
+                answer.insert(1, Reply(text=lib.text("not_alone", count=str(others))))
+        replies += answer
     if analysis.crisis and await uow.cases.active_for(conversation.id) is None:
         # Crisis opens an urgent case by itself: a person should look at this conversation.
         replies += await handoff.open_case(
@@ -274,6 +310,44 @@ def _mirrored(
         and conversation.state in (ConversationState.AWAITING_COUNSELOR, ConversationState.WITH_COUNSELOR)
         and not (kind is MessageKind.TEXT and is_blank(text))
     )
+
+
+async def _on_image(
+    msg: Incoming, incoming_id: int, conversation: Conversation, uow: UnitOfWork, core: Core, flooding: bool
+) -> Outcome:
+    """A photo: read its text (a screenshot, usually) and answer it like a pasted message."""
+    lib = core.library
+    assert core.images is not None
+    code = msg.image_error
+    text = ""
+    if code is None and msg.image is not None:
+        try:
+            text = await core.images.read(msg.image)
+        except ImageUnreadable as exc:
+            code = exc.code
+    elif code is None:
+        code = "download"
+    caption = clean_text(msg.text, max_chars=core.limits.max_chars).text.strip()
+    if code is None:
+        cleaned = clean_text(text, max_chars=core.limits.max_chars)
+        if len(cleaned.text.split()) < IMAGE_MIN_WORDS:
+            code = "no_text"
+    if code is not None and caption:
+        # The image could not be read, but the student wrote something with it: answer that.
+        log.info("image not read; answering its caption", extra={"user": conversation.user_id, "error": code})
+        await uow.messages.set_text(incoming_id, caption)
+        return await _on_text(caption, False, conversation, uow, core, flooding)
+    if code is not None:
+        log.info("image not read", extra={"user": conversation.user_id, "error": code})
+        key = IMAGE_ERROR_KEYS.get(code, "image_unreadable")
+        limit = {"limit_mb": str(core.limits.max_image_mb)} if key == "image_too_big" else {}
+        return Outcome(replies=[Reply(text=lib.text(key, **limit), buttons=buttons(lib, "call_111"))])
+    # The transcript keeps the words read from the image, never the image itself.
+    read = f"{cleaned.text}\n{caption}" if caption else cleaned.text
+    await uow.messages.set_text(incoming_id, read)
+    outcome = await _on_text(read, cleaned.truncated, conversation, uow, core, flooding, image=True)
+    intro = Reply(text=lib.text("image_read"))
+    return Outcome(replies=[intro, *outcome.replies], analysis=outcome.analysis, context=outcome.context)
 
 
 def _is_small_talk(text: str, analysis: Analysis) -> bool:

@@ -216,3 +216,28 @@ class DeliveryRow(Base):
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     delivery_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class FingerprintRow(Base):
+    """A suspicious message's MinHash fingerprint (never its text), kept a week for "not alone"."""
+
+    __tablename__ = "fingerprints"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(40), ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    scenario: Mapped[str | None] = mapped_column(String(40))
+    signature: Mapped[list[int]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class FingerprintBandRow(Base):
+    """The band keys of a fingerprint, for finding near-duplicates without comparing with all."""
+
+    __tablename__ = "fingerprint_bands"
+    __table_args__ = (Index("ix_fingerprint_bands_band", "band", "created_at"),)
+
+    fingerprint_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("fingerprints.id", ondelete="CASCADE"), primary_key=True
+    )
+    band: Mapped[str] = mapped_column(String(24), primary_key=True)
+    created_at: Mapped[datetime]

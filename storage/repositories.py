@@ -165,6 +165,10 @@ class SqlAlchemyMessageRepository:
         )
         return row.id
 
+    async def set_text(self, message_id: int, text: str) -> None:
+        """Record the text read from an incoming image (the image itself is not kept)."""
+        await self.session.execute(update(MessageRow).where(MessageRow.id == message_id).values(text=text))
+
     async def attach_analysis(self, message_id: int, analysis: Analysis) -> None:
         """Record the classifier's analysis on an incoming message."""
         await self.session.execute(

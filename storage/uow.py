@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.ports import StorageUnavailable
 from storage.cases import SqlAlchemyCaseRepository, SqlAlchemyCounselorRepository, SqlAlchemyOutboxRepository
+from storage.fingerprints import SqlAlchemyFingerprintRepository
 from storage.repositories import (
     SqlAlchemyConversationRepository,
     SqlAlchemyDeliveryRepository,
@@ -28,6 +29,7 @@ class SqlAlchemyUnitOfWork:
     outbox: SqlAlchemyOutboxRepository
     counselors: SqlAlchemyCounselorRepository
     deliveries: SqlAlchemyDeliveryRepository
+    fingerprints: SqlAlchemyFingerprintRepository
 
     def __init__(self, session_factory: async_sessionmaker[Any]) -> None:
         self._factory = session_factory
@@ -43,6 +45,7 @@ class SqlAlchemyUnitOfWork:
         self.outbox = SqlAlchemyOutboxRepository(self._session)
         self.counselors = SqlAlchemyCounselorRepository(self._session)
         self.deliveries = SqlAlchemyDeliveryRepository(self._session)
+        self.fingerprints = SqlAlchemyFingerprintRepository(self._session)
         return self
 
     async def __aexit__(

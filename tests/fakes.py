@@ -19,6 +19,7 @@ from handlers.models import (
     Conversation,
     ConversationState,
     Direction,
+    Fingerprint,
     MessageKind,
     OutboxItem,
     StoredMessage,
@@ -38,6 +39,7 @@ class InMemoryStore:
         self.cases: dict[int, Case] = {}
         self.outbox: dict[int, OutboxItem] = {}
         self.deliveries: dict[tuple[str, str], datetime] = {}
+        self.fingerprints: list[tuple[str, Fingerprint, datetime]] = []
         self.ids = itertools.count(1)
         self.commits = 0
 
@@ -143,6 +145,9 @@ class InMemoryMessageRepository:
             created_at=now,
         )
         return mid
+
+    async def set_text(self, message_id: int, text: str) -> None:
+        self.s.messages[message_id] = self.s.messages[message_id].model_copy(update={"text": text})
 
     async def attach_analysis(self, message_id: int, analysis: Analysis) -> None:
         self.s.messages[message_id] = self.s.messages[message_id].model_copy(update={"analysis": analysis})
@@ -325,6 +330,28 @@ class InMemoryDeliveryRepository:
         return len(old)
 
 
+class InMemoryFingerprintRepository:
+    def __init__(self, pending: InMemoryStore) -> None:
+        self.s = pending
+
+    async def add(self, user_id: str, fingerprint: Fingerprint, scenario: str | None, now: datetime) -> None:
+        self.s.fingerprints.append((user_id, fingerprint, now))
+
+    async def candidates(
+        self, fingerprint: Fingerprint, since: datetime, exclude_user: str
+    ) -> list[tuple[str, tuple[int, ...]]]:
+        return [
+            (user, fp.signature)
+            for user, fp, at in self.s.fingerprints
+            if at >= since and user != exclude_user and set(fp.bands) & set(fingerprint.bands)
+        ]
+
+    async def purge_before(self, cutoff: datetime) -> int:
+        before = len(self.s.fingerprints)
+        self.s.fingerprints = [f for f in self.s.fingerprints if f[2] >= cutoff]
+        return before - len(self.s.fingerprints)
+
+
 class InMemoryUnitOfWork:
     """Changes go to a copy and reach the shared store only on commit, like a real transaction."""
 
@@ -340,6 +367,7 @@ class InMemoryUnitOfWork:
         self.pending.cases = dict(self.store.cases)
         self.pending.outbox = dict(self.store.outbox)
         self.pending.deliveries = dict(self.store.deliveries)
+        self.pending.fingerprints = list(self.store.fingerprints)
         self.pending.ids = self.store.ids
         self.users = InMemoryUserRepository(self.pending)
         self.conversations = InMemoryConversationRepository(self.pending)
@@ -348,6 +376,7 @@ class InMemoryUnitOfWork:
         self.cases = InMemoryCaseRepository(self.pending)
         self.outbox = InMemoryOutboxRepository(self.pending)
         self.deliveries = InMemoryDeliveryRepository(self.pending)
+        self.fingerprints = InMemoryFingerprintRepository(self.pending)
         return self
 
     async def __aexit__(
@@ -363,6 +392,7 @@ class InMemoryUnitOfWork:
         self.store.cases = dict(self.pending.cases)
         self.store.outbox = dict(self.pending.outbox)
         self.store.deliveries = dict(self.pending.deliveries)
+        self.store.fingerprints = list(self.pending.fingerprints)
         self.store.commits += 1
 
     async def rollback(self) -> None:

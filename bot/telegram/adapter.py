@@ -35,10 +35,16 @@ def services(context: ContextTypes.DEFAULT_TYPE) -> TelegramServices:
 
 
 def kind_of(message: Message) -> MessageKind:
-    """What a student sent, as the core understands it (a caption counts as text)."""
-    if message.text or message.caption:
-        return MessageKind.COMMAND if (message.text or "").startswith("/") else MessageKind.TEXT
-    if message.photo:
+    """What a student sent, as the core understands it (a caption counts as text, except on a photo:
+    the photo is read and the caption goes with it)."""
+    image = bool(message.photo) or (
+        message.document is not None and (message.document.mime_type or "").startswith("image/")
+    )
+    if message.text:
+        return MessageKind.COMMAND if message.text.startswith("/") else MessageKind.TEXT
+    if message.caption and not image:
+        return MessageKind.TEXT
+    if image:
         return MessageKind.IMAGE
     if message.sticker:
         return MessageKind.STICKER
@@ -149,9 +155,35 @@ async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         return
     kind = kind_of(message)
     text = strip_mention(message.text or message.caption or "", svc.bot_username) or None
-    if kind in (MessageKind.TEXT, MessageKind.COMMAND):
+    if kind in (MessageKind.TEXT, MessageKind.COMMAND, MessageKind.IMAGE):
         await context.bot.send_chat_action(update.effective_chat.id, ChatAction.TYPING)
-    await deliver(update, context, incoming(update, kind, text=text))
+    msg = incoming(update, kind, text=text)
+    if kind is MessageKind.IMAGE:
+        image, error = await download_image(message, context, svc.app.core.limits.max_image_mb * 1_000_000)
+        msg = msg.model_copy(update={"image": image, "image_error": error})
+    await deliver(update, context, msg)
+
+
+async def download_image(
+    message: Message, context: ContextTypes.DEFAULT_TYPE, max_bytes: int
+) -> tuple[bytes | None, str | None]:
+    """The photo's bytes (the largest size Telegram has), or why not: "too_big" or "download"."""
+    target = message.photo[-1] if message.photo else message.document
+    if target is None:
+        return None, "download"
+    if target.file_size and target.file_size > max_bytes:
+        return None, "too_big"
+    try:
+        file = await context.bot.get_file(target.file_id)
+        if file.file_size and file.file_size > max_bytes:
+            return None, "too_big"
+        data = await file.download_as_bytearray()
+    except (TelegramError, RuntimeError, OSError) as exc:  # RuntimeError: Telegram gave no file path
+        log.warning("photo download failed", extra={"channel": "telegram", "error": type(exc).__name__})
+        return None, "download"
+    if len(data) > max_bytes:
+        return None, "too_big"
+    return bytes(data), None
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

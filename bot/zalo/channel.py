@@ -71,7 +71,9 @@ class ZaloChannel:
     async def handle(self, update: ZaloUpdate) -> None:
         """Run the core for one update and send its answer."""
         msg = to_incoming(update)
-        if msg.kind in (MessageKind.TEXT, MessageKind.COMMAND):
+        if msg.kind is MessageKind.IMAGE:
+            msg = msg.model_copy(update=await self._image(update))
+        if msg.kind in (MessageKind.TEXT, MessageKind.COMMAND, MessageKind.IMAGE):
             try:
                 await self.client.send_chat_action(update.chat_id, "typing")
             except ZaloError:
@@ -84,6 +86,17 @@ class ZaloChannel:
             replies = [self.app.error_reply()]
         for text in render_turn(replies, self.app.library, self.app.settings.hotline.zalo_url):
             await self.client.send_message(update.chat_id, text)
+
+    async def _image(self, update: ZaloUpdate) -> dict[str, Any]:
+        """The photo's bytes for the core, or why it could not be fetched."""
+        if not update.photo_url:
+            return {"image": None, "image_error": "download"}
+        max_bytes = self.app.core.limits.max_image_mb * 1_000_000
+        try:
+            return {"image": await self.client.download(update.photo_url, max_bytes), "image_error": None}
+        except ZaloError as exc:
+            log.warning("zalo photo download failed", extra={"channel": "zalo", "error": type(exc).__name__})
+            return {"image": None, "image_error": "too_big" if exc.description == "too_big" else "download"}
 
     # Long polling -----------------------------------------------------------------------------
     async def poll(self, stop: asyncio.Event) -> None:

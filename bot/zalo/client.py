@@ -129,6 +129,27 @@ class ZaloClient:
     async def send_chat_action(self, chat_id: str, action: str = "typing") -> Any:
         return await self.call("sendChatAction", {"chat_id": chat_id, "action": action})
 
+    async def download(self, url: str, max_bytes: int) -> bytes:
+        """A file Zalo links to (a photo), at most `max_bytes`; ZaloError("too_big") when larger."""
+        if not url.startswith(("https://", "http://")):
+            raise ZaloBadResponse("download", None, "not an http(s) link")
+        try:
+            async with self._http.stream("GET", url, timeout=self.timeout_s) as response:
+                if response.status_code != 200:
+                    raise ZaloError("download", response.status_code, "not found")
+                if int(response.headers.get("content-length") or 0) > max_bytes:
+                    raise ZaloError("download", None, "too_big")
+                data = bytearray()
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if len(data) > max_bytes:
+                        raise ZaloError("download", None, "too_big")
+        except httpx.TimeoutException:
+            raise ZaloTimeout("download", None, f"no answer within {self.timeout_s:g} s") from None
+        except httpx.HTTPError as exc:
+            raise ZaloNetworkError("download", None, type(exc).__name__) from None
+        return bytes(data)
+
     # The transport ----------------------------------------------------------------------------
     async def call(
         self,

@@ -89,12 +89,12 @@ def parse_update(payload: Any) -> ZaloUpdate:
 
 
 def to_incoming(update: ZaloUpdate) -> Incoming:
-    """What the student sent, as the core understands it; a caption counts as text."""
-    if update.event == TEXT or (update.event == IMAGE and update.text):
+    """What the student sent, as the core understands it; a photo's caption goes with the photo."""
+    if update.event == IMAGE:
+        kind, text = MessageKind.IMAGE, update.text or ""  # the caption goes with the photo
+    elif update.event == TEXT:
         text = update.text or ""
         kind = MessageKind.COMMAND if text.lstrip().startswith("/") else MessageKind.TEXT
-    elif update.event == IMAGE:
-        kind, text = MessageKind.IMAGE, ""
     elif update.event == STICKER:
         kind, text = MessageKind.STICKER, ""
     else:  # message.unsupported.received, and events this version does not know

@@ -30,12 +30,14 @@ class FakeTelegram:
     updates: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     failures: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
     url: str = ""
+    files: dict[str, bytes] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def start(self) -> None:
         app = web.Application(client_max_size=10 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._file)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -129,6 +131,29 @@ class FakeTelegram:
             },
         }
 
+    def photo_update(
+        self, chat_id: int, image: bytes, *, caption: str | None = None, as_document: bool = False
+    ) -> dict[str, Any]:
+        """A photo (or an image sent as a file), its bytes served by getFile and the file route."""
+        file_id = f"f{next(self._ids)}"
+        self.files[file_id] = image
+        if as_document:
+            extra: dict[str, Any] = {
+                "document": {
+                    "file_id": file_id,
+                    "file_unique_id": file_id,
+                    "mime_type": "image/png",
+                    "file_size": len(image),
+                }
+            }
+        else:
+            small = {"file_id": "thumb", "file_unique_id": "thumb", "width": 90, "height": 160}
+            big = {"file_id": file_id, "file_unique_id": file_id, "width": 1080, "height": 1920}
+            extra = {"photo": [small, {**big, "file_size": len(image)}]}
+        if caption is not None:
+            extra["caption"] = caption
+        return self.message_update(chat_id, None, **extra)
+
     def push_update(self, update: dict[str, Any]) -> None:
         self.updates.put_nowait(update)
 
@@ -160,6 +185,14 @@ class FakeTelegram:
         result = await self._result(method, params)
         return web.json_response({"ok": True, "result": result})
 
+    async def _file(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.Response(status=401)
+        file_id = request.match_info["path"].rsplit("/", 1)[-1].split(".")[0]
+        if file_id not in self.files:
+            return web.Response(status=404)
+        return web.Response(body=self.files[file_id], content_type="application/octet-stream")
+
     async def _result(self, method: str, params: dict[str, Any]) -> Any:
         if method == "getMe":
             return {
@@ -183,6 +216,17 @@ class FakeTelegram:
             except TimeoutError:
                 pass
             return [u for u in batch if u["update_id"] >= offset]
+        if method == "getFile":
+            file_id = str(params["file_id"])
+            if file_id not in self.files:
+                return {"file_id": file_id, "file_unique_id": file_id}
+            size = len(self.files[file_id])
+            return {
+                "file_id": file_id,
+                "file_unique_id": file_id,
+                "file_size": size,
+                "file_path": f"photos/{file_id}.png",
+            }
         if method == "createForumTopic":
             return {"message_thread_id": next(self._ids), "name": params["name"], "icon_color": 7322096}
         if method in ("sendMessage", "sendContact"):

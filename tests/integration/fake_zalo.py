@@ -31,12 +31,14 @@ class FakeZalo:
     updates: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     scripts: dict[str, list[Script]] = field(default_factory=dict)
     url: str = ""
+    files: dict[str, bytes] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _closing: bool = False
 
     async def start(self) -> None:
         app = web.Application(client_max_size=10 * 1024 * 1024)
         app.router.add_post("/bot{token}/{method}", self._handle)
+        app.router.add_get("/files/{name}", self._file)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -89,6 +91,17 @@ class FakeZalo:
 
     def push(self, update: dict[str, Any]) -> None:
         self.updates.put_nowait(update)
+
+    def serve_file(self, name: str, data: bytes) -> str:
+        """Serve `data` as a photo Zalo links to; returns its URL."""
+        self.files[name] = data
+        return f"{self.url}/files/{name}"
+
+    async def _file(self, request: web.Request) -> web.Response:
+        data = self.files.get(request.match_info["name"])
+        if data is None:
+            return web.Response(status=404)
+        return web.Response(body=data, content_type="image/png")
 
     # The API ----------------------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:

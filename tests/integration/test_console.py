@@ -231,6 +231,7 @@ class TestSearchAndStats:
         page = await console.get("/stats")
         assert page.status_code == 200 and "<svg" in page.text
         assert "Bấm gọi 111: <strong>1</strong>" in page.text
+        assert "Đợt lừa đảo mới" in page.text and "Chưa thấy đợt nào" in page.text  # one student: no wave
         assert (
             "&lt;i&gt;" not in page.text and "<i>ngay" not in page.text
         )  # no message text on the stats page

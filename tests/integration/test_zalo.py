@@ -32,6 +32,7 @@ from bot.zalo.client import (
 from counselor.api import create_api
 from counselor.auth import new_token, token_hash
 from tests.integration.fake_zalo import FakeZalo, Script
+from tests.screenshots import chat_screenshot
 
 SCAM = "Chúc mừng bạn trúng iPhone! Gửi mã OTP vừa nhận để nhận quà, không được nói với bố mẹ nhé"
 CRISIS = "nó bảo 5 phút nữa k gửi thêm ảnh là nó đăng lên group trường, em sợ lắm"
@@ -171,7 +172,7 @@ class TestPolling:
         self, polling: ZaloChannel, zalo: FakeZalo
     ) -> None:
         zalo.push(zalo.update("u3", "message.sticker.received", sticker="abc"))
-        zalo.push(zalo.update("u3", "message.image.received", photo_url="https://example.org/a.jpg"))
+        zalo.push(zalo.update("u3", "message.image.received", photo_url=f"{zalo.url}/files/missing.jpg"))
         zalo.push(zalo.update("u3", "message.reaction.received"))
         zalo.push(zalo.update("u3", text="tiền " * 5000, name_field="first_name"))
         texts = await zalo.wait_texts("u3", 5)
@@ -188,6 +189,17 @@ class TestPolling:
         zalo.script("getUpdates", Script(500, {"ok": False, "error_code": 500, "description": "down"}))
         zalo.push(zalo.update("u4", text="chào"))
         assert await zalo.wait_texts("u4", 2)
+
+    async def test_a_screenshot_by_photo_link(self, polling: ZaloChannel, zalo: FakeZalo) -> None:
+        chat = [("Chào em, anh là công an. Em phải chuyển 2 triệu ngay, không được nói với bố mẹ.", False)]
+        url = zalo.serve_file("shot.png", chat_screenshot(chat, size=32).png)
+        zalo.push(zalo.update("u5", "message.image.received", photo_url=url, caption="cái này là sao"))
+        zalo.push(
+            zalo.update("u6", "message.image.received", photo_url=zalo.serve_file("big", b"x" * 11_000_000))
+        )
+        texts = await zalo.wait_texts("u5", 3)
+        assert any("đọc chữ trong ảnh" in t for t in texts)
+        assert "dưới 10 MB" in "".join(await zalo.wait_texts("u6", 2))
 
 
 class TestWebhook:

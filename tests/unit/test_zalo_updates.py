@@ -23,7 +23,7 @@ def update(event: str = "message.text.received", **message: Any) -> dict[str, An
         (update("message.image.received", photo_url="https://x/a.jpg"), MessageKind.IMAGE, None),
         (
             update("message.image.received", photo="https://x/a.jpg", caption="nó dọa em"),
-            MessageKind.TEXT,
+            MessageKind.IMAGE,
             "nó dọa em",
         ),
         (update("message.sticker.received", sticker="s1"), MessageKind.STICKER, None),
