@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import re
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import yaml
 
 from bot.logs import configure_logging
-from bot.main import StartupError, build_app, load_content, open_engine, where
+from bot.main import StartupError, build_app, ensure_data_dir, load_content, open_engine, where
 from bot.serve import run_telegram, run_zalo, serve
 from bot.settings import ConfigError, Settings, load_settings, masked
 from bot.terminal import run_interactive, run_jsonl
@@ -22,6 +23,7 @@ from counselor.auth import new_token, token_hash
 from counselor.console import hash_password
 from nlu import cli as nlu_cli
 from nlu.data import Example
+from nlu.flags import RedFlagDetector, read_overlay, write_overlay
 from nlu.rasa_data import write_feedback_yaml
 from storage.console import ConsoleStore
 from storage.migrate import current_revision, head_revision, upgrade
@@ -93,6 +95,15 @@ def _parser() -> argparse.ArgumentParser:
     retention.add_subparsers(dest="action", required=True).add_parser(
         "run", help="delete conversations older than privacy.retention_days (never escalated ones only)"
     )
+
+    flags = sub.add_parser("redflags", help="red-flag lists: the operator's allow and deny lists of domains")
+    flags_sub = flags.add_subparsers(dest="action", required=True)
+    for which, what in (("allow", "official domains"), ("deny", "known scam domains")):
+        change = flags_sub.add_parser(which, help=f"add {what} (or --remove them) under the data directory")
+        change.add_argument("domains", nargs="+")
+        change.add_argument("--remove", action="store_true")
+    check = flags_sub.add_parser("check", help="print the red flags the bot finds in a text")
+    check.add_argument("text")
 
     content = sub.add_parser("content", help="content library")
     content.add_subparsers(dest="action", required=True).add_parser("check", help="validate every text")
@@ -216,6 +227,28 @@ async def _counselor_telegram(settings: Settings, args: argparse.Namespace) -> i
     return 0
 
 
+DOMAIN = re.compile(r"^(?=.{3,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+async def _redflags_change(settings: Settings, args: argparse.Namespace) -> int:
+    data_dir = ensure_data_dir(settings)
+    given = [d.strip().lower().removeprefix("www.") for d in args.domains]
+    bad = [d for d in given if not DOMAIN.match(d)]
+    if bad:
+        raise StartupError(f"not a domain: {', '.join(bad)} (write it like example.com.vn)")
+    current = set(read_overlay(data_dir, args.action))
+    updated = current - set(given) if args.remove else current | set(given)
+    path = write_overlay(data_dir, args.action, sorted(updated))
+    print(f"{path}: {len(updated)} domain(s); restart the bot to use them")
+    return 0
+
+
+async def _redflags_check(settings: Settings, args: argparse.Namespace) -> int:
+    for flag in RedFlagDetector(ensure_data_dir(settings)).find(args.text):
+        print(f"{flag.kind.value}\t{flag.shown}\t{', '.join(flag.reasons)}")
+    return 0
+
+
 async def _export_feedback(settings: Settings, args: argparse.Namespace) -> int:
     app = await build_app(settings)
     try:
@@ -239,6 +272,9 @@ COMMANDS: dict[tuple[str, str | None], Callable[[Settings, argparse.Namespace], 
     ("counselor", "token"): _counselor_token,
     ("counselor", "add"): _counselor_add,
     ("counselor", "telegram"): _counselor_telegram,
+    ("redflags", "allow"): _redflags_change,
+    ("redflags", "deny"): _redflags_change,
+    ("redflags", "check"): _redflags_check,
     ("run", "telegram"): _run_telegram,
     ("run", "zalo"): _run_zalo,
     ("serve", None): _serve,

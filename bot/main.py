@@ -34,6 +34,7 @@ from handlers.triage import Core, Limits, handle_incoming
 from nlu import build_classifier
 from nlu.data import scenarios
 from nlu.fingerprint import Fingerprinter
+from nlu.flags import RedFlagDetector
 from nlu.ocr import OcrLimits, TesseractReader
 from storage.cases import SqlAlchemyCounselorRepository
 from storage.console import ConsoleStore
@@ -238,6 +239,14 @@ def load_content(settings: Settings) -> GuidanceLibrary:
         raise StartupError(f"the content library is broken:\n{exc}") from None
 
 
+def red_flag_detector(settings: Settings) -> RedFlagDetector:
+    """Red flags from the package's lists and the operator's (under the data directory)."""
+    try:
+        return RedFlagDetector(settings.storage.data_dir)
+    except (ValueError, OSError) as exc:
+        raise StartupError(f"the red-flag lists are broken: {exc}") from None
+
+
 def image_reader(settings: Settings) -> TesseractReader | None:
     """Tesseract for photos, as configured; a missing install is logged (students get a clear answer)."""
     images = settings.images
@@ -283,6 +292,7 @@ async def build_app(settings: Settings) -> App:
         flood=FloodLimiter(settings.chat.flood_per_minute),
         images=image_reader(settings),
         fingerprints=Fingerprinter(key),
+        red_flags=red_flag_detector(settings),
         escalation=EscalationPolicy(
             claim_timeout=timedelta(minutes=settings.escalation.claim_timeout_minutes),
             opens=settings.escalation.opens,

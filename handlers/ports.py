@@ -21,6 +21,7 @@ from handlers.models import (
     MessageKind,
     OutboxItem,
     PracticeQuestion,
+    RedFlag,
     StoredMessage,
     Tactic,
     User,
@@ -35,6 +36,39 @@ TEXT_KEYS: dict[str, frozenset[str]] = {
     "message_truncated": frozenset({"limit"}),
     "image_not_supported_yet": frozenset(),
     "not_alone": frozenset({"count"}),
+    "redflags_intro": frozenset(),
+    "redflag_line": frozenset({"shown", "what", "why"}),
+    "redflags_advice": frozenset(),
+    "redflag_link": frozenset(),
+    "redflag_phone": frozenset(),
+    "redflag_bank_account": frozenset(),
+    "redflag_bank_name": frozenset(),
+    "redflag_money": frozenset(),
+    "redflag_otp_request": frozenset(),
+    "redflag_app_switch": frozenset(),
+    "reason_official": frozenset(),
+    "reason_shortener": frozenset(),
+    "reason_ip_host": frozenset(),
+    "reason_risky_tld": frozenset(),
+    "reason_punycode": frozenset(),
+    "reason_homoglyph": frozenset(),
+    "reason_deny_list": frozenset(),
+    "reason_obfuscated": frozenset(),
+    "reason_fake_gov": frozenset(),
+    "reason_unknown": frozenset(),
+    "reason_lookalike": frozenset({"name"}),
+    "reason_phone_mobile": frozenset(),
+    "reason_phone_landline": frozenset(),
+    "reason_phone_premium": frozenset(),
+    "reason_phone_tollfree": frozenset(),
+    "reason_phone_foreign": frozenset(),
+    "reason_bank_account": frozenset(),
+    "reason_bank_name": frozenset({"name"}),
+    "reason_money": frozenset(),
+    "reason_otp_request": frozenset(),
+    "reason_password_request": frozenset(),
+    "reason_app_switch": frozenset({"name"}),
+    "reason_app_private": frozenset(),
     "image_read": frozenset(),
     "image_no_text": frozenset(),
     "image_too_big": frozenset({"limit_mb"}),
@@ -411,6 +445,10 @@ class OutboxRepository(Protocol):
         """Undeliverable."""
         ...
 
+    async def purge_done_before(self, cutoff: datetime) -> int:
+        """Forget items sent or given up before `cutoff` (the transcript keeps what was said)."""
+        ...
+
 
 class DeliveryRepository(Protocol):
     async def first_time(self, channel: Channel, delivery_id: str, now: datetime) -> bool:
@@ -435,6 +473,16 @@ class FingerprintRepository(Protocol):
 
     async def purge_before(self, cutoff: datetime) -> int:
         """Forget fingerprints older than `cutoff`."""
+        ...
+
+
+class RedFlagFinder(Protocol):
+    def find(self, text: str) -> tuple[RedFlag, ...]:
+        """Red flags of a message: links, phones, bank details, money, OTP and app-switch requests."""
+        ...
+
+    def defang(self, text: str) -> str:
+        """The text with every link made untappable (hxxps://example[.]com)."""
         ...
 
 

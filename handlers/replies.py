@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from handlers.models import Analysis, Button, Reply
+from collections.abc import Callable
+
+from handlers.models import Analysis, Button, RedFlag, Reply
 from handlers.ports import GuidanceLibrary
 from handlers.text import shorten
 
 QUOTE_LIMIT = 160
+MAX_RED_FLAGS = 8
 ANSWER_ACTIONS = ("call_111", "learn_more", "share_with_adult", "talk_to_counselor")
 # Which calm crisis guide fits a crisis seen in which scenario.
 CRISIS_KIND = {
@@ -51,8 +54,43 @@ def crisis_reply(analysis: Analysis, lib: GuidanceLibrary) -> Reply:
     return Reply(text=text, buttons=buttons(lib, "call_111", "talk_to_counselor"))
 
 
-def analysis_replies(analysis: Analysis, lib: GuidanceLibrary) -> list[Reply]:
-    """Crisis first, then the tactics with the student's own words, then what to do and how to get out."""
+def _same(text: str) -> str:
+    return text
+
+
+def red_flag_reply(flags: tuple[RedFlag, ...], lib: GuidanceLibrary) -> Reply | None:
+    """The dangerous details in plain words; every link shown is already defanged."""
+    if not flags:
+        return None
+    lines = [lib.text("redflags_intro")]
+    for flag in flags[:MAX_RED_FLAGS]:
+        reasons = [_reason(code, lib) for code in flag.reasons]
+        lines.append(
+            lib.text(
+                "redflag_line",
+                what=lib.text(f"redflag_{flag.kind.value}"),
+                shown=flag.shown,
+                why="; ".join(r for r in reasons if r) or lib.text("reason_unknown"),
+            )
+        )
+    lines.append(lib.text("redflags_advice"))
+    return Reply(text="\n".join(lines))
+
+
+def _reason(code: str, lib: GuidanceLibrary) -> str:
+    """A reason code ("shortener", "lookalike:vietcombank") in words; unknown codes say nothing."""
+    key, _, name = code.partition(":")
+    try:
+        return lib.text(f"reason_{key}", name=name) if name else lib.text(f"reason_{key}")
+    except KeyError:
+        return ""
+
+
+def analysis_replies(
+    analysis: Analysis, lib: GuidanceLibrary, defang: Callable[[str], str] = _same
+) -> list[Reply]:
+    """Crisis first, then the tactics with the student's own words (links defanged), the red flags,
+    then what to do and how to get out."""
     replies: list[Reply] = []
     if analysis.crisis:
         replies.append(crisis_reply(analysis, lib))
@@ -62,16 +100,20 @@ def analysis_replies(analysis: Analysis, lib: GuidanceLibrary) -> list[Reply]:
             found = analysis.evidence_for(tactic.value)
             name = lib.tactic_name(tactic)
             if found:
-                quote = shorten(found[0].text, QUOTE_LIMIT)
+                quote = defang(shorten(found[0].text, QUOTE_LIMIT))
                 lines.append(lib.text("analysis_tactic_line", name=name, quote=quote))
             else:
                 lines.append(lib.text("analysis_tactic_line_noquote", name=name))
         lines.append(guide_for(analysis, lib) or lib.text("analysis_next_steps"))
         lines.append(lib.text("not_your_fault"))
         replies.append(Reply(text="\n".join(lines), buttons=buttons(lib, *ANSWER_ACTIONS)))
-        replies.append(feedback_reply(lib))
     elif not analysis.crisis:
         replies.append(unsure_reply(lib))
+    flagged = red_flag_reply(analysis.red_flags, lib)
+    if flagged is not None:
+        replies.append(flagged)
+    if analysis.tactics:
+        replies.append(feedback_reply(lib))
     return replies
 
 

@@ -33,6 +33,7 @@ from handlers.ports import (
     GuidanceLibrary,
     ImageReader,
     ImageUnreadable,
+    RedFlagFinder,
     UnitOfWork,
 )
 from handlers.replies import analysis_replies, buttons, fit
@@ -77,6 +78,7 @@ class Core:
     flood: FloodLimiter | None = None
     images: ImageReader | None = None
     fingerprints: Fingerprinter | None = None
+    red_flags: RedFlagFinder | None = None
 
 
 _KIND_TEXT_KEYS = {
@@ -239,6 +241,8 @@ async def _on_text(
         # A long message means the student has something real to ask: leave the game for it.
         context.pop("practice")
     analysis = await _analyze(text, core.classifier, conversation.user_id)
+    if core.red_flags is not None:
+        analysis = analysis.model_copy(update={"red_flags": core.red_flags.find(text)})
     if flooding and not analysis.crisis:
         # Too many messages in a minute: ask to slow down. A crisis is never held back.
         return Outcome(
@@ -251,7 +255,7 @@ async def _on_text(
     if _is_small_talk(text, analysis) and not image:
         replies.append(Reply(text=lib.text("start_prompt"), buttons=buttons(lib, "call_111")))
     else:
-        answer = analysis_replies(analysis, lib)
+        answer = analysis_replies(analysis, lib, core.red_flags.defang if core.red_flags else _same)
         if core.fingerprints is not None:
             others = await waves.others_asking(
                 text,
@@ -350,9 +354,18 @@ async def _on_image(
     return Outcome(replies=[intro, *outcome.replies], analysis=outcome.analysis, context=outcome.context)
 
 
+def _same(text: str) -> str:
+    return text
+
+
 def _is_small_talk(text: str, analysis: Analysis) -> bool:
     """A greeting or a word or two with nothing found: invite the message instead of judging it."""
-    return not analysis.tactics and not analysis.crisis and len(text.split()) <= SMALL_TALK_WORDS
+    return (
+        not analysis.tactics
+        and not analysis.crisis
+        and not analysis.red_flags
+        and len(text.split()) <= SMALL_TALK_WORDS
+    )
 
 
 async def _delete_everything(user_id: str, core: Core) -> Turn:

@@ -248,3 +248,18 @@ class TestCounselorAdd:
         assert linked.returncode == 0 and b"linked" in linked.stdout
         unlinked = run(["--config", str(config), "counselor", "telegram", "anna", "none"])
         assert unlinked.returncode == 0 and b"unlinked" in unlinked.stdout
+
+
+class TestRedFlagLists:
+    def test_deny_check_and_remove(self, config: Path) -> None:
+        text = "vào scam-site.xyz/nhanqua nhé"
+        before = run(["--config", str(config), "redflags", "check", text])
+        assert before.returncode == 0 and b"deny_list" not in before.stdout
+        added = run(["--config", str(config), "redflags", "deny", "Scam-Site.xyz", "www.other-scam.top"])
+        assert added.returncode == 0 and b"2 domain(s)" in added.stdout
+        after = run(["--config", str(config), "redflags", "check", text])
+        assert b"scam-site[.]xyz" in after.stdout and b"deny_list" in after.stdout
+        bad = run(["--config", str(config), "redflags", "allow", "not a domain"])
+        assert bad.returncode == 2 and "not a domain" in bad.stderr.decode()
+        run(["--config", str(config), "redflags", "deny", "--remove", "scam-site.xyz"])
+        assert b"deny_list" not in run(["--config", str(config), "redflags", "check", text]).stdout

@@ -1,9 +1,10 @@
-"""A screenshot of a scam chat, sent as a photo through Telegram (fake Bot API: getFile and the file)
-and through Zalo (a photo link): read, analysed, answered with tactics and evidence from the image."""
+"""A screenshot of a scam chat sent as a photo through Telegram (fake Bot API: getFile and the file):
+read, analysed, answered with tactics, evidence and red flags; no reply ever has a tappable link."""
 
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 from PIL import Image
@@ -72,3 +73,39 @@ class TestTelegramPhotos:
         assert "đọc chữ trong ảnh" not in caption and "111" in "".join(
             p["text"] for p in fake.sent(chat_id=82)[5:]
         )
+
+
+CLICKABLE = re.compile(
+    r"https?://|www\.|\b[\w-]+\.(?:com|vn|xyz|ly|me|net|org|top|click|info)\b", re.IGNORECASE
+)
+LINKS = (
+    "Chúc mừng bạn trúng iPhone! Vào https://vietcombank-xacminh.com/nhan-qua hoặc bit.ly/qua-tang "
+    "nhập mã OTP để nhận quà, ib zalo 0912 345 678, ck phí 500k vào stk 0123456789 VCB, không được nói với ai"
+)
+
+
+class TestRedFlags:
+    async def test_red_flags_are_named_and_no_reply_has_a_tappable_link(
+        self, app: App, telegram: TelegramApp, fake: FakeTelegram
+    ) -> None:
+        await process(telegram, fake.message_update(90, LINKS))
+        await process(telegram, fake.button_update(90, "learn_more"))
+        await process(telegram, fake.button_update(90, "share_with_adult"))
+        texts = [p["text"] for p in fake.sent(chat_id=90)]
+        flags = next(t for t in texts if t.startswith("🚩"))
+        assert "vietcombank-xacminh[.]com" in flags and "giả tên Vietcombank" in flags
+        assert "bit[.]ly" in flags and "rút gọn" in flags
+        assert "0912 345 678" in flags and "0123456789" in flags and "500k" in flags
+        assert "OTP" in flags and "Zalo" in flags
+        tappable = [t for t in texts if CLICKABLE.search(t)]
+        assert not tappable, tappable
+
+    async def test_a_screenshot_with_a_link(
+        self, app: App, telegram: TelegramApp, fake: FakeTelegram
+    ) -> None:
+        chat = [("Bạn trúng thưởng! Vào shopee-nhanqua.xyz để nhận, nhập mã OTP gửi cho mình nhé.", False)]
+        await process(telegram, fake.photo_update(91, chat_screenshot(chat, size=34).png))
+        texts = [p["text"] for p in fake.sent(chat_id=91)]
+        flags = next(t for t in texts if t.startswith("🚩"))
+        assert "shopee-nhanqua[.]xyz" in flags and "Shopee" in flags
+        assert not [t for t in texts if CLICKABLE.search(t)]
