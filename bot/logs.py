@@ -29,13 +29,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+PROJECT = ("bot", "handlers", "nlu", "storage", "counselor", "content", "__main__")
+
+
+class OursOrWarnings(logging.Filter):
+    """Our own log lines at the configured level; libraries' only from WARNING up. Libraries' INFO
+    and DEBUG lines carry what we must not log: SQL parameters (message text), whole Telegram updates,
+    request URLs with the bot token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ours = record.name.split(".", 1)[0] in PROJECT
+        return ours or record.levelno >= logging.WARNING
+
+
 def configure_logging(level: str = "WARNING") -> None:
-    """Send JSON log lines to stderr at `level`."""
+    """Send JSON log lines to stderr at `level` (libraries: WARNING and up only)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(OursOrWarnings())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # httpx logs every request URL at INFO, and Bot API URLs carry the bot token.
-    for noisy in ("httpx", "httpcore", "uvicorn.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -34,7 +34,7 @@ def label_of(code: str, lib: GuidanceLibrary) -> str:
 def options(question: PracticeQuestion) -> list[str]:
     """The right answer and three others, the same for a question every time it is asked."""
     right = code_of(question.tactics)
-    rng = random.Random(int(hashlib.sha256(question.id.encode()).hexdigest(), 16))
+    rng = random.Random(int(hashlib.sha256(question.id.encode()).hexdigest(), 16))  # noqa: S311 - a game
     others = rng.sample([c for c in CODES if c != right], OPTIONS - 1)
     chosen = [right, *others]
     rng.shuffle(chosen)
@@ -54,7 +54,7 @@ def ask(question: PracticeQuestion, number: int, lib: GuidanceLibrary) -> Reply:
 def start(lib: GuidanceLibrary, rng: random.Random | None = None) -> Outcome:
     """Pick this game's rounds and ask the first one."""
     questions = lib.practice_questions()
-    order = [q.id for q in (rng or random.Random()).sample(questions, min(ROUNDS, len(questions)))]
+    order = [q.id for q in (rng or random.Random()).sample(questions, min(ROUNDS, len(questions)))]  # noqa: S311
     state = {"order": order, "i": 0, "score": 0}
     first = _question(lib, order[0])
     return Outcome(

@@ -16,10 +16,10 @@ import yaml
 
 TEENCODE_FILE = Path(__file__).resolve().parent / "teencode.yml"
 
-URL_TOKEN = "__url__"
-PHONE_TOKEN = "__phone__"
-MONEY_TOKEN = "__money__"
-NUMBER_TOKEN = "__num__"
+URL_TOKEN = "__url__"  # noqa: S105 - placeholder words, not secrets
+PHONE_TOKEN = "__phone__"  # noqa: S105
+MONEY_TOKEN = "__money__"  # noqa: S105
+NUMBER_TOKEN = "__num__"  # noqa: S105
 
 _TLDS = (
     r"(?:com|vn|net|org|info|top|xyz|site|online|shop|store|club|link|app|io|me|ly|cc|gg|biz|live|fun"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -231,6 +231,13 @@ class SqlAlchemyOutboxRepository:
     async def give_up(self, item_id: int) -> None:
         """Undeliverable (the student blocked the bot or deleted the chat)."""
         await self.session.execute(update(OutboxRow).where(OutboxRow.id == item_id).values(status="failed"))
+
+    async def purge_done_before(self, cutoff: datetime) -> int:
+        """Forget items sent or given up before `cutoff` (the transcript keeps what was said)."""
+        result = await self.session.execute(
+            delete(OutboxRow).where(OutboxRow.status != "pending", OutboxRow.next_attempt_at < cutoff)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 class SqlAlchemyCounselorRepository:

@@ -311,6 +311,9 @@ class InMemoryOutboxRepository:
     async def give_up(self, item_id: int) -> None:
         self.s.outbox.pop(item_id, None)
 
+    async def purge_done_before(self, cutoff: datetime) -> int:
+        return 0  # sent items are removed at once here
+
 
 class InMemoryDeliveryRepository:
     def __init__(self, pending: InMemoryStore) -> None:
