@@ -142,6 +142,9 @@ def incoming(
         kind=kind,
         text=text,
         action=action,
+        # Telegram sends an update again when it was not acknowledged (a restart while polling):
+        # the core answers each update once.
+        delivery_id=f"u{update.update_id}",
     )
 
 

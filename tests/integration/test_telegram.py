@@ -145,6 +145,15 @@ class TestMessages:
         await process(telegram, update)
         assert any("Mình thấy" in m["text"] for m in fake.sent(chat_id=12))
 
+    async def test_a_redelivered_update_is_answered_once(
+        self, telegram: TelegramApp, fake: FakeTelegram
+    ) -> None:
+        update = fake.message_update(13, SCAM)
+        await process(telegram, update)
+        answered = len(fake.sent(chat_id=13))
+        await process(telegram, update)  # Telegram sends it again (e.g. after a restart while polling)
+        assert answered and len(fake.sent(chat_id=13)) == answered
+
     async def test_groups_only_when_addressed(self, telegram: TelegramApp, fake: FakeTelegram) -> None:
         await process(telegram, fake.message_update(-100, SCAM, user_id=1, chat_type="group"))
         assert not fake.sent(chat_id=-100)
