@@ -67,6 +67,29 @@ class FakeZalo:
             await asyncio.sleep(0.05)
         raise AssertionError(f"{chat_id} got {len(self.texts(chat_id))} messages, wanted {count}")
 
+    async def wait_text_with(self, chat_id: str, part: str, after: int = 0, timeout: float = 15.0) -> str:
+        """The first message to `chat_id` (from index `after`) containing `part`, once it is sent."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for text in self.texts(chat_id)[after:]:
+                if part in text:
+                    return text
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{chat_id} got no message with {part!r}")
+
+    async def settled(self, chat_id: str, quiet: float = 0.6, timeout: float = 15.0) -> list[str]:
+        """The messages to `chat_id` once none has come for `quiet` seconds (a turn is complete)."""
+        deadline = time.monotonic() + timeout
+        seen, since = len(self.texts(chat_id)), time.monotonic()
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            now = len(self.texts(chat_id))
+            if now != seen:
+                seen, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                break
+        return self.texts(chat_id)
+
     # Updates ----------------------------------------------------------------------------------
     def update(
         self,

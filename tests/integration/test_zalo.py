@@ -150,17 +150,18 @@ class TestPolling:
         assert zalo.called("sendChatAction")[0] == {"chat_id": "u1", "action": "typing"}
 
         zalo.push(zalo.update("u1", text=SCAM))
-        texts = await zalo.wait_texts("u1", 3)
-        answer = texts[-1]
-        assert "Trả lời bằng một con số để chọn:" in answer and "\n1. " in answer
+        answer = await zalo.wait_text_with("u1", "Trả lời bằng một con số để chọn:", after=2)
+        texts = zalo.texts("u1")
+        assert answer == texts[-1] and "\n1. " in answer  # the options close the turn
         assert "bấm số 111" in answer  # call_111 is written out, not a numbered option
         assert all(len(t) <= 2000 for t in texts)
 
-        count = len(zalo.texts("u1"))
+        count = len(await zalo.settled("u1"))
         zalo.push(zalo.update("u1", text="1"))
-        chosen = (await zalo.wait_texts("u1", count + 1))[count:]
+        await zalo.wait_texts("u1", count + 1)
+        chosen = (await zalo.settled("u1"))[count:]
         assert chosen and "Không có lựa chọn" not in chosen[0]
-        count = len(zalo.texts("u1"))
+        count = len(chosen) + count
         zalo.push(zalo.update("u1", text="9"))
         assert "Không có lựa chọn số 9" in (await zalo.wait_texts("u1", count + 1))[count]
 
@@ -175,7 +176,8 @@ class TestPolling:
         zalo.push(zalo.update("u3", "message.image.received", photo_url=f"{zalo.url}/files/missing.jpg"))
         zalo.push(zalo.update("u3", "message.reaction.received"))
         zalo.push(zalo.update("u3", text="tiền " * 5000, name_field="first_name"))
-        texts = await zalo.wait_texts("u3", 5)
+        await zalo.wait_text_with("u3", "8000")
+        texts = await zalo.settled("u3")
         joined = "\n".join(texts)
         assert "sticker" in joined.lower() and "ảnh" in joined.lower()
         assert "8000" in joined  # the student is told only the start of a huge text was read
@@ -197,9 +199,8 @@ class TestPolling:
         zalo.push(
             zalo.update("u6", "message.image.received", photo_url=zalo.serve_file("big", b"x" * 11_000_000))
         )
-        texts = await zalo.wait_texts("u5", 3)
-        assert any("đọc chữ trong ảnh" in t for t in texts)
-        assert "dưới 10 MB" in "".join(await zalo.wait_texts("u6", 2))
+        assert await zalo.wait_text_with("u5", "đọc chữ trong ảnh")
+        assert await zalo.wait_text_with("u6", "dưới 10 MB")
 
 
 class TestWebhook:
