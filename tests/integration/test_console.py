@@ -88,6 +88,17 @@ class TestLogin:
             and "samesite=strict" in cookie
         )
 
+    async def test_a_planted_session_cookie_is_never_adopted(self, console: httpx.AsyncClient) -> None:
+        planted = "attacker-chosen-session-token"
+        console.cookies.set("notalone_console", planted, path="/console")
+        assert (await console.get("/")).status_code == 303  # not a session
+        response = await login(console, "anna", "mat-khau-anna-1")
+        issued = response.cookies.get("notalone_console")
+        assert issued and issued != planted  # a fresh token from the server (no session fixation)
+        fresh = httpx.AsyncClient(transport=console._transport, base_url=str(console.base_url))
+        fresh.cookies.set("notalone_console", planted, path="/console")
+        assert (await fresh.get("/")).status_code == 303
+
 
 class TestCaseWork:
     async def test_queue_case_claim_reply_note_resolve(
