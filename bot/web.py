@@ -36,6 +36,21 @@ MAX_UPDATE_BYTES = 1_000_000
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
 
 
+async def webhook_json(request: Request, header: str, secret: str | None) -> Any:
+    """A webhook's JSON body, or the answer to give instead: 403 without the secret (compared in
+    constant time), 413 when too large, 400 when not JSON."""
+    given = request.headers.get(header, "")
+    if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
+        return Response(status_code=403)
+    body = await request.body()
+    if len(body) > MAX_UPDATE_BYTES:
+        return Response(status_code=413)
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return Response(status_code=400)
+
+
 def create_web_app(
     app: App,
     telegram: TelegramApp | None,
@@ -142,21 +157,14 @@ def create_web_app(
     async def telegram_webhook(request: Request) -> Response:
         if telegram is None:
             return Response(status_code=404)
-        given = request.headers.get(SECRET_HEADER, "")
-        if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
-            return Response(status_code=403)
-        body = await request.body()
-        if len(body) > MAX_UPDATE_BYTES:
-            return Response(status_code=413)
-        try:
-            data: Any = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return Response(status_code=400)
+        data = await webhook_json(request, SECRET_HEADER, secret)
+        if isinstance(data, Response):
+            return data
         if not isinstance(data, dict) or "update_id" not in data:
             return Response(status_code=400)
         try:
             update = Update.de_json(data, telegram.bot)
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, AttributeError):  # e.g. "message": true
             # Valid JSON Telegram may send again and again: acknowledge it, ignore it, log its type only.
             log.warning("unreadable telegram update ignored", extra={"channel": "telegram"})
             return Response(status_code=200)
@@ -167,16 +175,9 @@ def create_web_app(
     async def zalo_webhook(request: Request) -> Response:
         if zalo is None:
             return Response(status_code=404)
-        given = request.headers.get(ZALO_SECRET_HEADER, "")
-        if not zalo_secret or not hmac.compare_digest(given.encode(), zalo_secret.encode()):
-            return Response(status_code=403)
-        body = await request.body()
-        if len(body) > MAX_UPDATE_BYTES:
-            return Response(status_code=413)
-        try:
-            data: Any = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return Response(status_code=400)
+        data = await webhook_json(request, ZALO_SECRET_HEADER, zalo_secret)
+        if isinstance(data, Response):
+            return data
         # Something we cannot answer is acknowledged anyway (logged by reason): Zalo would only resend it.
         zalo.submit(data)
         return Response(status_code=200)

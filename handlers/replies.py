@@ -54,10 +54,6 @@ def crisis_reply(analysis: Analysis, lib: GuidanceLibrary) -> Reply:
     return Reply(text=text, buttons=buttons(lib, "call_111", "talk_to_counselor"))
 
 
-def _same(text: str) -> str:
-    return text
-
-
 def red_flag_reply(flags: tuple[RedFlag, ...], lib: GuidanceLibrary) -> Reply | None:
     """The dangerous details in plain words; every link shown is already defanged."""
     if not flags:
@@ -87,7 +83,7 @@ def _reason(code: str, lib: GuidanceLibrary) -> str:
 
 
 def analysis_replies(
-    analysis: Analysis, lib: GuidanceLibrary, defang: Callable[[str], str] = _same
+    analysis: Analysis, lib: GuidanceLibrary, defang: Callable[[str], str] | None = None
 ) -> list[Reply]:
     """Crisis first, then the tactics with the student's own words (links defanged), the red flags,
     then what to do and how to get out."""
@@ -100,7 +96,8 @@ def analysis_replies(
             found = analysis.evidence_for(tactic.value)
             name = lib.tactic_name(tactic)
             if found:
-                quote = defang(shorten(found[0].text, QUOTE_LIMIT))
+                quote = shorten(found[0].text, QUOTE_LIMIT)
+                quote = defang(quote) if defang else quote
                 lines.append(lib.text("analysis_tactic_line", name=name, quote=quote))
             else:
                 lines.append(lib.text("analysis_tactic_line_noquote", name=name))

@@ -255,7 +255,7 @@ async def _on_text(
     if _is_small_talk(text, analysis) and not image:
         replies.append(Reply(text=lib.text("start_prompt"), buttons=buttons(lib, "call_111")))
     else:
-        answer = analysis_replies(analysis, lib, core.red_flags.defang if core.red_flags else _same)
+        answer = analysis_replies(analysis, lib, core.red_flags.defang if core.red_flags else None)
         if core.fingerprints is not None:
             others = await waves.others_asking(
                 text,
@@ -352,10 +352,6 @@ async def _on_image(
     outcome = await _on_text(read, cleaned.truncated, conversation, uow, core, flooding, image=True)
     intro = Reply(text=lib.text("image_read"))
     return Outcome(replies=[intro, *outcome.replies], analysis=outcome.analysis, context=outcome.context)
-
-
-def _same(text: str) -> str:
-    return text
 
 
 def _is_small_talk(text: str, analysis: Analysis) -> bool:

@@ -65,9 +65,3 @@ class Fingerprinter:
             for band in range(BANDS)
         )
         return Fingerprint(signature=tuple(minima), bands=bands)
-
-
-def similarity(first: Fingerprint, second: Fingerprint) -> float:
-    """The estimated Jaccard similarity of the two messages' shingles (0..1)."""
-    same = sum(1 for a, b in zip(first.signature, second.signature, strict=True) if a == b)
-    return same / HASHES

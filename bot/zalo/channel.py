@@ -11,8 +11,10 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from bot.chatlocks import ChatLocks
 from bot.main import App, StartupError
 from bot.outbox import TryLater, Undeliverable, deliver_items
+from bot.settings import Settings
 from bot.zalo.client import RETRYABLE, ZaloClient, ZaloError, ZaloUnauthorized
 from bot.zalo.render import render_turn
 from bot.zalo.updates import BadUpdate, ZaloUpdate, parse_update, to_incoming
@@ -29,8 +31,7 @@ class ZaloChannel:
     def __init__(self, app: App, client: ZaloClient) -> None:
         self.app = app
         self.client = client
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._waiting: dict[str, int] = {}
+        self._chats = ChatLocks()
         self._tasks: set[asyncio.Task[None]] = set()
 
     # Updates in ---------------------------------------------------------------------------------
@@ -54,19 +55,11 @@ class ZaloChannel:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _in_order(self, update: ZaloUpdate) -> None:
-        key = update.chat_id
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._waiting[key] = self._waiting.get(key, 0) + 1
         try:
-            async with lock:
+            async with self._chats.hold(update.chat_id):
                 await self.handle(update)
         except Exception:  # one update's failure must not stop the channel; logged by type, no text
             log.exception("zalo update failed", extra={"channel": "zalo"})
-        finally:
-            self._waiting[key] -= 1
-            if not self._waiting[key]:
-                del self._waiting[key]
-                self._locks.pop(key, None)
 
     async def handle(self, update: ZaloUpdate) -> None:
         """Run the core for one update and send its answer."""
@@ -144,14 +137,14 @@ class ZaloChannel:
         return await deliver_items(self.app, Channel.ZALO, "student", send, now=now)
 
 
-def require_zalo_token(app_settings: Any) -> str:
-    token = app_settings.zalo.token
+def require_zalo_token(settings: Settings) -> str:
+    token = settings.zalo.token
     if token is None or not token.get_secret_value().strip():
         raise StartupError("zalo.token is required: set NOTALONE_ZALO__TOKEN")
     return str(token.get_secret_value())
 
 
-def make_client(settings: Any) -> ZaloClient:
+def make_client(settings: Settings) -> ZaloClient:
     """The Bot API client the settings describe."""
     zalo = settings.zalo
     return ZaloClient(

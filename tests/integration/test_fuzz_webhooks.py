@@ -37,6 +37,19 @@ BODIES = st.one_of(
 )
 
 
+async def test_a_field_of_the_wrong_type_is_acknowledged(app: App, telegram: TelegramApp) -> None:
+    """Found by the fuzzer: {"update_id": 1, "message": true} made PTB raise AttributeError (a 500)."""
+    web = create_web_app(app, telegram, secret="s3cret-telegram", webhook_url=None)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=web), base_url="http://bot") as client:
+        for message in (True, 5, "text", [1, 2]):
+            response = await client.post(
+                "/webhooks/telegram",
+                json={"update_id": 1, "message": message},
+                headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-telegram"},
+            )
+            assert response.status_code == 200, message
+
+
 @settings(max_examples=80, deadline=3000, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=BODIES, which=st.sampled_from(["telegram", "zalo"]), right=st.booleans())
 async def test_webhooks_never_fail(

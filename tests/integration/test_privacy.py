@@ -104,7 +104,7 @@ class TestDelete:
         mine = app.core.pseudonym(Channel.TELEGRAM, "301")
         theirs = app.core.pseudonym(Channel.TELEGRAM, "302")
         async with app.sessions() as session:
-            my_cases = [str(c) for c in (await session.execute(select(CaseRow.id))).scalars()]
+            all_cases = [str(c) for c in (await session.execute(select(CaseRow.id))).scalars()]
         before = await rows_mentioning(app, [mine])
         assert {"users", "conversations", "outbox", "fingerprints"} <= set(before)
 
@@ -122,7 +122,7 @@ class TestDelete:
         # The second student's case and notes survive; the first one's are gone.
         async with app.sessions() as session:
             remaining = [str(c) for c in (await session.execute(select(CaseRow.id))).scalars()]
-        assert len(remaining) == 1 and set(remaining) < set(my_cases)
+        assert len(remaining) == 1 and set(remaining) < set(all_cases)
 
 
 class TestLogs:
