@@ -18,5 +18,5 @@ def build_classifier(settings: EmbeddedNlu | RasaNlu) -> Classifier:
     if isinstance(settings, RasaNlu):
         from nlu.rasa_http import RasaHttpClassifier  # noqa: PLC0415 - httpx client only when used
 
-        return RasaHttpClassifier(settings.url, timeout_s=settings.timeout_s, fallback=embedded)
+        return RasaHttpClassifier(settings.pool, timeout_s=settings.timeout_s, fallback=embedded)
     return embedded

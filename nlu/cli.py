@@ -35,7 +35,7 @@ def classifier_for(settings: EmbeddedNlu | RasaNlu, backend: str | None) -> Clas
     embedded = build_embedded(settings)
     if (backend or settings.backend) == "rasa":
         rasa = as_rasa(settings)
-        return RasaHttpClassifier(rasa.url, timeout_s=rasa.timeout_s, fallback=embedded)
+        return RasaHttpClassifier(rasa.pool, timeout_s=rasa.timeout_s, fallback=embedded)
     return embedded
 
 
