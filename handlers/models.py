@@ -126,6 +126,9 @@ class Incoming(Frozen):
     # ("too_big", "download"). The image is read and forgotten; only its text is stored.
     image: bytes | None = Field(default=None, repr=False)
     image_error: str | None = None
+    # The channel delivers replies from the outbox: the turn's replies are queued in the same
+    # transaction that records them, so a crash after it loses no reply and sends none twice.
+    queue_replies: bool = False
 
 
 class Button(Frozen):
@@ -148,6 +151,25 @@ class Turn(Frozen):
     user_id: str
     # The same delivery came before and was answered then: nothing to send.
     duplicate: bool = False
+    # The replies are in the outbox (Incoming.queue_replies): the channel delivers them from there.
+    queued: bool = False
+
+
+class InboxItem(Frozen):
+    """A platform update (its raw JSON) waiting to be handled."""
+
+    id: int
+    channel: Channel
+    chat_key: str
+    payload: Any
+    attempts: int = 0
+
+
+class SeenDelivery(Frozen):
+    """A platform delivery recorded before: the message it brought, and whether it was answered."""
+
+    message_id: int | None
+    answered: bool
 
 
 class User(Frozen):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -18,10 +19,12 @@ from handlers.models import (
     ConversationState,
     Direction,
     Fingerprint,
+    InboxItem,
     MessageKind,
     OutboxItem,
     PracticeQuestion,
     RedFlag,
+    SeenDelivery,
     StoredMessage,
     Tactic,
     User,
@@ -428,9 +431,15 @@ class OutboxRepository(Protocol):
         ...
 
     async def take_due(
-        self, channel: Channel, now: datetime, lease_until: datetime, limit: int, audience: str = "student"
+        self,
+        channel: Channel,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        audience: str = "student",
+        user_id: str | None = None,
     ) -> list[OutboxItem]:
-        """Lease due messages to this worker."""
+        """Lease due messages to this worker (of one student only, when `user_id` is given)."""
         ...
 
     async def mark_sent(self, item_id: int, now: datetime) -> None:
@@ -451,12 +460,45 @@ class OutboxRepository(Protocol):
 
 
 class DeliveryRepository(Protocol):
-    async def first_time(self, channel: Channel, delivery_id: str, now: datetime) -> bool:
-        """Record a platform delivery id; False when it was seen before (a replayed delivery)."""
+    async def record(self, channel: Channel, delivery_id: str, message_id: int | None, now: datetime) -> bool:
+        """Record a new delivery and the message it brought; False when it was recorded before."""
+        ...
+
+    async def seen(self, channel: Channel, delivery_id: str) -> SeenDelivery | None:
+        """The delivery as recorded before, or None."""
+        ...
+
+    async def answered(self, channel: Channel, delivery_id: str) -> None:
+        """The delivery's replies are stored (and queued): a repeat of it needs no answer."""
         ...
 
     async def purge_before(self, cutoff: datetime) -> int:
         """Forget delivery ids seen before `cutoff`."""
+        ...
+
+
+class InboxRepository(Protocol):
+    """Platform updates stored before they are acknowledged, handled one at a time per chat."""
+
+    async def add(
+        self, channel: Channel, chat_key: str, delivery_id: str, payload: Any, now: datetime
+    ) -> bool:
+        """Store an update; False when the same delivery is already stored (a platform's retry)."""
+        ...
+
+    async def take_due(
+        self, now: datetime, lease_until: datetime, limit: int, done: Sequence[int] = ()
+    ) -> list[InboxItem]:
+        """Mark `done` items handled, then lease the oldest pending item of chats that have no
+        earlier pending item (per-chat order across workers)."""
+        ...
+
+    async def renew(self, item_ids: Sequence[int], lease_until: datetime) -> None:
+        """Keep the leases of items still being handled."""
+        ...
+
+    async def purge_done_before(self, cutoff: datetime) -> int:
+        """Forget handled items."""
         ...
 
 
@@ -516,6 +558,9 @@ class UnitOfWork(Protocol):
 
     @property
     def fingerprints(self) -> FingerprintRepository: ...
+
+    @property
+    def inbox(self) -> InboxRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -22,6 +22,7 @@ async def purge_expired(*, uow: Callable[[], UnitOfWork], now: datetime, days: i
         await work.deliveries.purge_before(now - DELIVERY_IDS_KEPT)
         await work.fingerprints.purge_before(now - FINGERPRINTS_KEPT)
         await work.outbox.purge_done_before(now - DELIVERY_IDS_KEPT)
+        await work.inbox.purge_done_before(now - DELIVERY_IDS_KEPT)
         await work.commit()
     log.info("retention purge", extra={"conversation": removed})
     return removed

@@ -97,9 +97,6 @@ async def handle_incoming(msg: Incoming, *, core: Core) -> Turn:
     user_id = core.pseudonym(msg.channel, msg.platform_user_id)
     cleaned = clean_text(msg.text, max_chars=core.limits.max_chars)
     async with core.uow() as uow:
-        if msg.delivery_id and not await uow.deliveries.first_time(msg.channel, msg.delivery_id, now):
-            log.info("repeated delivery ignored", extra={"user": user_id, "kind": msg.kind.value})
-            return Turn(replies=(), user_id=user_id, duplicate=True)
         first_contact = await uow.users.get(user_id) is None
         await uow.users.touch(user_id, msg.channel, msg.chat_id, now)
         conversation = await uow.conversations.current(user_id) or await uow.conversations.open(user_id, now)
@@ -111,6 +108,16 @@ async def handle_incoming(msg: Incoming, *, core: Core) -> Turn:
             text=cleaned.text or None,
             action=msg.action,
         )
+        if msg.delivery_id and not await uow.deliveries.record(
+            msg.channel, msg.delivery_id, incoming_id, now
+        ):
+            await uow.rollback()
+            resumed = await _resume(msg, user_id, uow)
+            if resumed is None:
+                log.info("repeated delivery ignored", extra={"user": user_id, "kind": msg.kind.value})
+                return Turn(replies=(), user_id=user_id, duplicate=True)
+            conversation, incoming_id, first_contact = resumed
+            log.warning("answering a delivery stored before a stop", extra={"user": user_id})
         await uow.commit()
     log.info("message in", extra={"user": user_id, "conversation": conversation.id, "kind": msg.kind.value})
 
@@ -118,23 +125,15 @@ async def handle_incoming(msg: Incoming, *, core: Core) -> Turn:
     if msg.kind is MessageKind.COMMAND:
         action = command_action(cleaned.text)
     if action == "delete_confirm":
-        return await _delete_everything(user_id, core)
+        return await _delete_everything(msg, user_id, core)
 
     lib = core.library
     async with core.uow() as uow:
         if action is None and msg.numbered and msg.kind is MessageKind.TEXT:
             picked = await _numbered_choice(cleaned.text, conversation, incoming_id, uow, lib)
             if isinstance(picked, Reply):
-                await uow.messages.add(
-                    conversation_id=conversation.id,
-                    direction=Direction.OUT,
-                    kind=MessageKind.TEXT,
-                    now=core.clock(),
-                    text=picked.text,
-                    buttons=picked.buttons,
-                )
-                await uow.commit()
-                return Turn(replies=(picked,), user_id=user_id)
+                await _store_replies([picked], msg, conversation, user_id, uow, core)
+                return Turn(replies=(picked,), user_id=user_id, queued=msg.queue_replies)
             action = picked
         if _mirrored(conversation, action, msg.kind, cleaned.text, core):
             await handoff.mirror_student_message(
@@ -170,17 +169,45 @@ async def handle_incoming(msg: Incoming, *, core: Core) -> Turn:
             await uow.messages.attach_analysis(incoming_id, outcome.analysis)
         if outcome.context is not KEEP:
             await uow.conversations.set_context(conversation.id, outcome.context, core.clock())  # type: ignore[arg-type]
-        for reply in replies:
-            await uow.messages.add(
-                conversation_id=conversation.id,
-                direction=Direction.OUT,
-                kind=MessageKind.TEXT,
-                now=core.clock(),
-                text=reply.text,
-                buttons=reply.buttons,
-            )
-        await uow.commit()
-    return Turn(replies=tuple(replies), analysis=outcome.analysis, user_id=user_id)
+        await _store_replies(replies, msg, conversation, user_id, uow, core)
+    return Turn(replies=tuple(replies), analysis=outcome.analysis, user_id=user_id, queued=msg.queue_replies)
+
+
+async def _store_replies(
+    replies: list[Reply], msg: Incoming, conversation: Conversation, user_id: str, uow: UnitOfWork, core: Core
+) -> None:
+    """Store the turn's replies in the transcript (and the outbox, for a channel that sends from it),
+    mark the delivery answered, and commit: all of it happens, or none."""
+    now = core.clock()
+    for reply in replies:
+        await uow.messages.add(
+            conversation_id=conversation.id,
+            direction=Direction.OUT,
+            kind=MessageKind.TEXT,
+            now=now,
+            text=reply.text,
+            buttons=reply.buttons,
+        )
+        if msg.queue_replies:
+            await uow.outbox.add(user_id, msg.channel, reply.text, reply.buttons, now)
+    if msg.delivery_id:
+        await uow.deliveries.answered(msg.channel, msg.delivery_id)
+    await uow.commit()
+
+
+async def _resume(msg: Incoming, user_id: str, uow: UnitOfWork) -> tuple[Conversation, int, bool] | None:
+    """A delivery seen before: None when it was answered (or is being answered) already; else the
+    stop came between storing its message and answering it, and it is answered now."""
+    assert msg.delivery_id is not None
+    seen = await uow.deliveries.seen(msg.channel, msg.delivery_id)
+    if seen is None or seen.answered or seen.message_id is None:
+        return None
+    conversation = await uow.conversations.current(user_id)
+    if conversation is None:
+        return None
+    recent = await uow.messages.recent(conversation.id, choices.RECENT)
+    first_contact = not any(m.direction is Direction.OUT for m in recent)
+    return conversation, seen.message_id, first_contact
 
 
 async def _on_action(
@@ -364,10 +391,12 @@ def _is_small_talk(text: str, analysis: Analysis) -> bool:
     )
 
 
-async def _delete_everything(user_id: str, core: Core) -> Turn:
+async def _delete_everything(msg: Incoming, user_id: str, core: Core) -> Turn:
     """Delete every stored trace of the student; the confirmation itself is not stored."""
     async with core.uow() as uow:
         await uow.users.delete(user_id)
+        if msg.delivery_id:
+            await uow.deliveries.answered(msg.channel, msg.delivery_id)
         await uow.commit()
     log.info("user data deleted", extra={"user": user_id})
     return Turn(replies=(Reply(text=core.library.text("deleted")),), user_id=user_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
@@ -178,7 +179,13 @@ class SqlAlchemyOutboxRepository:
         return row.id
 
     async def take_due(
-        self, channel: Channel, now: datetime, lease_until: datetime, limit: int, audience: str = "student"
+        self,
+        channel: Channel,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        audience: str = "student",
+        user_id: str | None = None,
     ) -> list[OutboxItem]:
         """Lease due messages to this worker (others skip them until the lease ends).
 
@@ -209,12 +216,35 @@ class SqlAlchemyOutboxRepository:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        rows = list((await self.session.execute(stmt)).scalars())
+        if user_id is None:
+            rows = list((await self.session.execute(stmt)).scalars())
+        else:
+            rows = await self._student_due(channel, audience, user_id, now, limit)
         for row in rows:
             row.next_attempt_at = lease_until
             row.attempts += 1
         await self.session.flush()
         return [OutboxItem.model_validate(r, from_attributes=True) for r in rows]
+
+    async def _student_due(
+        self, channel: Channel, audience: str, user_id: str, now: datetime, limit: int
+    ) -> list[OutboxRow]:
+        """One student's pending items from the oldest on, while they are due. The rows are locked
+        with waiting (not skipped): another worker's lease is seen, and nothing overtakes it."""
+        stmt = (
+            select(OutboxRow)
+            .where(
+                OutboxRow.channel == channel.value,
+                OutboxRow.audience == audience,
+                OutboxRow.status == "pending",
+                OutboxRow.user_id == user_id,
+            )
+            .order_by(OutboxRow.id)
+            .limit(limit)
+            .with_for_update()
+        )
+        rows = list((await self.session.execute(stmt)).scalars())
+        return list(itertools.takewhile(lambda row: row.next_attempt_at <= now, rows))
 
     async def mark_sent(self, item_id: int, now: datetime) -> None:
         """Delivered: never sent again."""

@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -38,9 +39,16 @@ def _current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
+# Several workers may start at once on one PostgreSQL database: one migrates, the others wait for it
+# (a transaction-scoped advisory lock; its key is an arbitrary constant of notalone's).
+MIGRATION_LOCK = 7_011_111
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the schema up to `revision` on an existing engine."""
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await connection.run_sync(_upgrade, revision)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -216,6 +217,33 @@ class DeliveryRow(Base):
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     delivery_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(index=True)
+    # The message it brought, and whether its replies are stored: a delivery repeated after a stop
+    # between the two is answered then.
+    message_id: Mapped[int | None] = mapped_column(Id)
+    answered: Mapped[bool] = mapped_column(Boolean, default=False, server_default=true())
+
+
+class InboxRow(Base):
+    """A platform update stored before it is acknowledged; its payload is dropped once handled."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("channel", "delivery_id", name="uq_inbox_delivery"),
+        Index("ix_inbox_queue", "status", "chat_key", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    delivery_id: Mapped[str] = mapped_column(String(64))
+    # A keyed hash of the platform's chat id: a chat's updates are handled in order.
+    chat_key: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[Any | None] = mapped_column(JSON(none_as_null=True))
+    # "pending" or "done".
+    status: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lease_until: Mapped[datetime | None]
+    received_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
 
 
 class FingerprintRow(Base):

@@ -17,6 +17,7 @@ from handlers.models import (
     ConversationState,
     Direction,
     MessageKind,
+    SeenDelivery,
     StoredMessage,
     User,
 )
@@ -236,14 +237,35 @@ class SqlAlchemyDeliveryRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def first_time(self, channel: Channel, delivery_id: str, now: datetime) -> bool:
-        """Record a platform delivery id; False when it was seen before (also by another worker)."""
+    async def record(self, channel: Channel, delivery_id: str, message_id: int | None, now: datetime) -> bool:
+        """Record a new delivery and its message; False when recorded before (also by another worker)."""
         try:
             async with self.session.begin_nested():
-                self.session.add(DeliveryRow(channel=channel.value, delivery_id=delivery_id, seen_at=now))
+                self.session.add(
+                    DeliveryRow(
+                        channel=channel.value,
+                        delivery_id=delivery_id,
+                        seen_at=now,
+                        message_id=message_id,
+                        answered=False,
+                    )
+                )
         except IntegrityError:
             return False
         return True
+
+    async def seen(self, channel: Channel, delivery_id: str) -> SeenDelivery | None:
+        """The delivery as recorded before, or None."""
+        row = await self.session.get(DeliveryRow, (channel.value, delivery_id))
+        return None if row is None else SeenDelivery(message_id=row.message_id, answered=row.answered)
+
+    async def answered(self, channel: Channel, delivery_id: str) -> None:
+        """The delivery's replies are stored: a repeat of it needs no answer."""
+        await self.session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.channel == channel.value, DeliveryRow.delivery_id == delivery_id)
+            .values(answered=True)
+        )
 
     async def purge_before(self, cutoff: datetime) -> int:
         """Forget delivery ids seen before `cutoff`."""

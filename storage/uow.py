@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from handlers.ports import StorageUnavailable
 from storage.cases import SqlAlchemyCaseRepository, SqlAlchemyCounselorRepository, SqlAlchemyOutboxRepository
 from storage.fingerprints import SqlAlchemyFingerprintRepository
+from storage.inbox import SqlAlchemyInboxRepository
 from storage.repositories import (
     SqlAlchemyConversationRepository,
     SqlAlchemyDeliveryRepository,
@@ -30,6 +31,7 @@ class SqlAlchemyUnitOfWork:
     counselors: SqlAlchemyCounselorRepository
     deliveries: SqlAlchemyDeliveryRepository
     fingerprints: SqlAlchemyFingerprintRepository
+    inbox: SqlAlchemyInboxRepository
 
     def __init__(self, session_factory: async_sessionmaker[Any]) -> None:
         self._factory = session_factory
@@ -46,6 +48,7 @@ class SqlAlchemyUnitOfWork:
         self.counselors = SqlAlchemyCounselorRepository(self._session)
         self.deliveries = SqlAlchemyDeliveryRepository(self._session)
         self.fingerprints = SqlAlchemyFingerprintRepository(self._session)
+        self.inbox = SqlAlchemyInboxRepository(self._session)
         return self
 
     async def __aexit__(
@@ -61,9 +64,9 @@ class SqlAlchemyUnitOfWork:
             await session.rollback()
         finally:
             await session.close()
-        if isinstance(exc, SQLAlchemyError):
+        if exc is not None and (isinstance(exc, SQLAlchemyError) or _unreachable(exc)):
             # Infrastructure errors become the core's port error; the cause stays attached for logs.
-            raise StorageUnavailable(type(exc).__name__) from exc
+            raise StorageUnavailable(reason(exc)) from exc
 
     async def commit(self) -> None:
         """Make everything done in this unit permanent."""
@@ -74,3 +77,17 @@ class SqlAlchemyUnitOfWork:
         """Undo everything not yet committed."""
         assert self._session is not None, "rollback() outside 'async with'"
         await self._session.rollback()
+
+
+def _unreachable(exc: BaseException | None) -> bool:
+    """The database could not be reached at all (refused, reset, starting up): the driver raises
+    these while connecting, before SQLAlchemy can wrap them."""
+    return isinstance(exc, OSError) or (exc is not None and type(exc).__module__.startswith("asyncpg"))
+
+
+def reason(exc: BaseException) -> str:
+    """Why the database failed, as a code an operator can act on (SQLITE_FULL, a PostgreSQL SQLSTATE
+    such as 57P01 for a restart), never the driver's message, which may quote parameters."""
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlite_errorname", None) or getattr(orig, "sqlstate", None)
+    return f"{type(exc).__name__}:{code}" if code else type(exc).__name__

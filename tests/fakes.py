@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
@@ -20,8 +20,10 @@ from handlers.models import (
     ConversationState,
     Direction,
     Fingerprint,
+    InboxItem,
     MessageKind,
     OutboxItem,
+    SeenDelivery,
     StoredMessage,
     User,
 )
@@ -38,7 +40,7 @@ class InMemoryStore:
         self.feedback: dict[int, tuple[bool, str | None]] = {}
         self.cases: dict[int, Case] = {}
         self.outbox: dict[int, OutboxItem] = {}
-        self.deliveries: dict[tuple[str, str], datetime] = {}
+        self.deliveries: dict[tuple[str, str], tuple[datetime, int | None, bool]] = {}
         self.fingerprints: list[tuple[str, Fingerprint, datetime]] = []
         self.ids = itertools.count(1)
         self.commits = 0
@@ -297,9 +299,19 @@ class InMemoryOutboxRepository:
         return item.id
 
     async def take_due(
-        self, channel: Channel, now: datetime, lease_until: datetime, limit: int, audience: str = "student"
+        self,
+        channel: Channel,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        audience: str = "student",
+        user_id: str | None = None,
     ) -> list[OutboxItem]:
-        found = [i for i in self.s.outbox.values() if i.channel is channel and i.audience == audience]
+        found = [
+            i
+            for i in self.s.outbox.values()
+            if i.channel is channel and i.audience == audience and user_id in (None, i.user_id)
+        ]
         return found[:limit]
 
     async def mark_sent(self, item_id: int, now: datetime) -> None:
@@ -319,18 +331,51 @@ class InMemoryDeliveryRepository:
     def __init__(self, pending: InMemoryStore) -> None:
         self.s = pending
 
-    async def first_time(self, channel: Channel, delivery_id: str, now: datetime) -> bool:
+    async def record(self, channel: Channel, delivery_id: str, message_id: int | None, now: datetime) -> bool:
         key = (channel.value, delivery_id)
         if key in self.s.deliveries:
             return False
-        self.s.deliveries[key] = now
+        self.s.deliveries[key] = (now, message_id, False)
         return True
 
+    async def seen(self, channel: Channel, delivery_id: str) -> SeenDelivery | None:
+        found = self.s.deliveries.get((channel.value, delivery_id))
+        return None if found is None else SeenDelivery(message_id=found[1], answered=found[2])
+
+    async def answered(self, channel: Channel, delivery_id: str) -> None:
+        key = (channel.value, delivery_id)
+        if key in self.s.deliveries:
+            seen_at, message_id, _ = self.s.deliveries[key]
+            self.s.deliveries[key] = (seen_at, message_id, True)
+
     async def purge_before(self, cutoff: datetime) -> int:
-        old = [k for k, seen in self.s.deliveries.items() if seen < cutoff]
+        old = [k for k, (seen, _, _) in self.s.deliveries.items() if seen < cutoff]
         for key in old:
             del self.s.deliveries[key]
         return len(old)
+
+
+class InMemoryInboxRepository:
+    """Enough of the inbox for the core's unit tests (the channels' inbox is tested on real databases)."""
+
+    def __init__(self, pending: InMemoryStore) -> None:
+        self.s = pending
+
+    async def add(
+        self, channel: Channel, chat_key: str, delivery_id: str, payload: Any, now: datetime
+    ) -> bool:
+        raise NotImplementedError
+
+    async def take_due(
+        self, now: datetime, lease_until: datetime, limit: int, done: Sequence[int] = ()
+    ) -> list[InboxItem]:
+        raise NotImplementedError
+
+    async def renew(self, item_ids: Sequence[int], lease_until: datetime) -> None:
+        raise NotImplementedError
+
+    async def purge_done_before(self, cutoff: datetime) -> int:
+        return 0
 
 
 class InMemoryFingerprintRepository:
@@ -380,6 +425,7 @@ class InMemoryUnitOfWork:
         self.outbox = InMemoryOutboxRepository(self.pending)
         self.deliveries = InMemoryDeliveryRepository(self.pending)
         self.fingerprints = InMemoryFingerprintRepository(self.pending)
+        self.inbox = InMemoryInboxRepository(self.pending)
         return self
 
     async def __aexit__(

@@ -164,7 +164,7 @@ class TestOperatorErrors:
 
     def test_db_upgrade_and_content_check(self, config: Path) -> None:
         done = run(["--config", str(config), "db", "upgrade"])
-        assert done.returncode == 0 and b"schema at 0008 (newest 0008)" in done.stdout
+        assert done.returncode == 0 and b"schema at 0009 (newest 0009)" in done.stdout
         done = run(["--config", str(config), "content", "check"])
         assert done.returncode == 0 and b"ok" in done.stdout
 

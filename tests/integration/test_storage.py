@@ -256,3 +256,59 @@ class TestCasesAndOutbox:
             assert await uow.outbox.take_due(Channel.TELEGRAM, lease + timedelta(seconds=1), lease, 10) == []
             listed = await uow.cases.listed(CaseStatus.CLAIMED)
             assert [c.id for c in listed] == [case.id]
+
+
+class TestInbox:
+    """The inbox's leasing rules, on both databases: one chat's updates one at a time and in order,
+    other chats at once, a dead worker's lease taken over, a poison update set aside."""
+
+    async def take(
+        self, make: partial[SqlAlchemyUnitOfWork], now: datetime, done: tuple[int, ...] = ()
+    ) -> list[int]:
+        async with make() as uow:
+            items = await uow.inbox.take_due(now, now + timedelta(seconds=10), 50, done=done)
+            await uow.commit()
+        return [i.id for i in items]
+
+    async def test_leasing_keeps_each_chats_order(self, migrated: AsyncEngine) -> None:
+        make = uow_factory(migrated)
+        now = datetime(2026, 11, 29, 12, tzinfo=UTC)
+        async with make() as uow:
+            for n, chat in enumerate(["a", "a", "b", "a"]):
+                assert await uow.inbox.add(Channel.TELEGRAM, chat, f"u{n}", {"n": n}, now)
+            assert not await uow.inbox.add(Channel.TELEGRAM, "a", "u0", {"n": 0}, now)  # a platform's retry
+            await uow.commit()
+        first = await self.take(make, now)
+        assert len(first) == 2  # the first of chat a, and chat b
+        assert await self.take(make, now) == []  # another worker: a's next waits for a's first
+        a1, b1 = first
+        (a2,) = await self.take(make, now, done=(a1,))
+        assert a2 > a1
+        assert await self.take(make, now, done=(b1,)) == []
+        (a3,) = await self.take(make, now, done=(a2,))
+        assert await self.take(make, now, done=(a3,)) == []
+        async with migrated.connect() as conn:
+            rows = (await conn.execute(text("SELECT status, payload FROM inbox"))).all()
+        assert {r.status for r in rows} == {"done"} and all(
+            r.payload is None for r in rows
+        )  # payloads dropped
+
+    async def test_a_dead_workers_lease_runs_out_and_a_poison_update_is_set_aside(
+        self, migrated: AsyncEngine
+    ) -> None:
+        make = uow_factory(migrated)
+        now = datetime(2026, 11, 29, 12, tzinfo=UTC)
+        async with make() as uow:
+            await uow.inbox.add(Channel.ZALO, "c", "m1", {"x": 1}, now)
+            await uow.commit()
+        (item,) = await self.take(make, now)
+        async with make() as uow:  # renewed while being handled
+            await uow.inbox.renew([item], now + timedelta(seconds=30))
+            await uow.commit()
+        assert await self.take(make, now + timedelta(seconds=20)) == []
+        for attempt in range(2, 6):  # the worker dies each time: taken over when the lease runs out
+            assert await self.take(make, now + timedelta(minutes=attempt)) == [item]
+        assert await self.take(make, now + timedelta(minutes=10)) == []  # set aside after 5 attempts
+        async with migrated.connect() as conn:
+            (status,) = (await conn.execute(text("SELECT status FROM inbox"))).one()
+        assert status == "failed"

@@ -162,3 +162,48 @@ class TestDelete:
         done = await handle_incoming(action("stranger", "delete_confirm"), core=core)
         assert "đã xóa hết" in done.replies[0].text
         assert not store.users
+
+
+class Killed(BaseException):
+    """The process dies here (kill -9): nothing after this point runs."""
+
+
+class TestStopMidTurn:
+    """A worker can die between storing a message and storing its answer; the platform (or the
+    inbox) then delivers the same update again, and it must be answered once, fully."""
+
+    def die_once(self, classifier: FakeClassifier) -> None:
+        def hook(_text: str) -> None:
+            classifier.before = None
+            raise Killed
+
+        classifier.before = hook
+
+    async def test_a_delivery_stored_but_unanswered_is_answered_when_repeated(
+        self, core: Core, classifier: FakeClassifier, store: InMemoryStore
+    ) -> None:
+        msg = text("u1", SCAM).model_copy(update={"delivery_id": "u77", "queue_replies": True})
+        self.die_once(classifier)
+        with pytest.raises(Killed):
+            await handle_incoming(msg, core=core)
+        assert [m.direction for m in store.messages.values()] == [Direction.IN]  # stored, not answered
+        assert not store.outbox
+
+        turn = await handle_incoming(msg, core=core)
+        assert not turn.duplicate and turn.queued
+        assert "Không Một Mình" in turn.replies[0].text  # still the first contact: welcome kept
+        ins = [m for m in store.messages.values() if m.direction is Direction.IN]
+        assert len(ins) == 1 and ins[0].analysis is not None  # the stored message got its analysis
+        assert [i.text for i in store.outbox.values()] == [r.text for r in turn.replies]
+
+        again = await handle_incoming(msg, core=core)
+        assert again.duplicate and not again.replies
+        assert len(store.outbox) == len(turn.replies)  # nothing queued twice
+
+    async def test_replies_are_queued_with_the_turn_only_when_asked(
+        self, core: Core, store: InMemoryStore
+    ) -> None:
+        await handle_incoming(text("u1", SCAM), core=core)
+        assert not store.outbox
+        turn = await handle_incoming(text("u1", SCAM).model_copy(update={"queue_replies": True}), core=core)
+        assert turn.queued and len(store.outbox) == len(turn.replies)

@@ -1,0 +1,118 @@
+"""The inbox: platform updates stored before they are acknowledged, handled in order per chat.
+
+Several workers share it. A worker leases due items with FOR UPDATE SKIP LOCKED; an item is due
+only when no earlier item of its chat is pending, so one chat's updates are handled one after
+another, in the order they arrived, whichever worker takes them. A worker that dies stops renewing
+its leases and another worker takes the items over when they run out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from handlers.models import Channel, InboxItem
+from storage.models import InboxRow
+
+log = logging.getLogger(__name__)
+# An update whose handling failed this many times (a worker died each time) is set aside.
+MAX_ATTEMPTS = 5
+
+
+class SqlAlchemyInboxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(
+        self, channel: Channel, chat_key: str, delivery_id: str, payload: Any, now: datetime
+    ) -> bool:
+        """Store an update; False when the same delivery is already stored (a platform's retry)."""
+        try:
+            async with self.session.begin_nested():
+                self.session.add(
+                    InboxRow(
+                        channel=channel.value,
+                        delivery_id=delivery_id,
+                        chat_key=chat_key,
+                        payload=payload,
+                        status="pending",
+                        attempts=0,
+                        received_at=now,
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def take_due(
+        self, now: datetime, lease_until: datetime, limit: int, done: Sequence[int] = ()
+    ) -> list[InboxItem]:
+        """Mark `done` items handled (their payload is dropped), then lease due items."""
+        if done:
+            await self.session.execute(
+                update(InboxRow)
+                .where(InboxRow.id.in_(list(done)))
+                .values(status="done", done_at=now, payload=None, lease_until=None)
+            )
+        earlier = aliased(InboxRow)
+        blocked = (
+            select(earlier.id)
+            .where(
+                earlier.chat_key == InboxRow.chat_key, earlier.status == "pending", earlier.id < InboxRow.id
+            )
+            .exists()
+        )
+        stmt = (
+            select(InboxRow)
+            .where(
+                InboxRow.status == "pending",
+                or_(InboxRow.lease_until.is_(None), InboxRow.lease_until <= now),
+                ~blocked,
+            )
+            .order_by(InboxRow.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        rows = list((await self.session.execute(stmt)).scalars())
+        taken = []
+        for row in rows:
+            if row.attempts >= MAX_ATTEMPTS:
+                log.error("inbox item set aside after repeated failures", extra={"channel": row.channel})
+                row.status, row.payload, row.done_at = "failed", None, now
+                continue
+            row.lease_until = lease_until
+            row.attempts += 1
+            taken.append(
+                InboxItem(
+                    id=row.id,
+                    channel=Channel(row.channel),
+                    chat_key=row.chat_key,
+                    payload=row.payload,
+                    attempts=row.attempts,
+                )
+            )
+        await self.session.flush()
+        return taken
+
+    async def renew(self, item_ids: Sequence[int], lease_until: datetime) -> None:
+        """Keep the leases of items still being handled."""
+        if item_ids:
+            await self.session.execute(
+                update(InboxRow)
+                .where(InboxRow.id.in_(list(item_ids)), InboxRow.status == "pending")
+                .values(lease_until=lease_until)
+            )
+
+    async def purge_done_before(self, cutoff: datetime) -> int:
+        """Forget handled items."""
+        result = await self.session.execute(
+            delete(InboxRow).where(InboxRow.status != "pending", InboxRow.done_at < cutoff)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
