@@ -11,13 +11,14 @@ from typing import Any
 
 from bot.main import App
 from handlers.models import Channel, OutboxItem
+from handlers.ports import StorageUnavailable
 
 log = logging.getLogger(__name__)
-LEASE = timedelta(seconds=60)
 BATCH = 50
 # Rounds per call: only the oldest pending item of a student is due, so a burst takes several rounds.
 ROUNDS = 20
-MAX_BACKOFF_S = 300
+# A student's reply is retried at least once a minute while the platform is down.
+MAX_BACKOFF_S = 60
 
 
 class Undeliverable(Exception):
@@ -29,6 +30,7 @@ class TryLater(Exception):
 
 
 Send = Callable[[OutboxItem, Any], Awaitable[None]]
+SendAll = Callable[[list[OutboxItem], Any], Awaitable[None]]
 
 
 async def deliver_items(
@@ -39,46 +41,119 @@ async def deliver_items(
     *,
     now: datetime | None = None,
     rounds: int = ROUNDS,
+    user_id: str | None = None,
 ) -> int:
-    """Lease what is due, send it with `send(item, user)`, and record the result."""
+    """Lease what is due, send it with `send(item, user)`, and record the result. With `user_id`:
+    that student's items only, all due ones at once (a turn just answered)."""
     core = app.core
     now = now or core.clock()
     sent = 0
-    for _ in range(rounds):
-        async with core.uow() as uow:
-            items = await uow.outbox.take_due(channel, now, now + LEASE, BATCH, audience=audience)
-            users = {i.user_id: (await uow.users.get(i.user_id)) for i in items}
-            await uow.commit()
+    await _flush_unmarked(app)
+    for _ in range(1 if user_id else rounds):
+        items, users = await _lease(app, channel, audience, now, user_id)
         if not items:
             break
         for item in items:
-            sent += await _deliver_one(app, item, users.get(item.user_id), send, now)
+            outcome = await _deliver_one(app, item, users.get(item.user_id), send, now)
+            sent += outcome
+            if not outcome and user_id:
+                break  # the rest keeps its order: the background worker sends it after this one
     return sent
+
+
+async def deliver_turn(app: App, channel: Channel, user_id: str, send_all: SendAll) -> int:
+    """A student's due items sent together by `send_all(items, user)` (a channel that renders a
+    turn as a whole, e.g. numbered options over its messages); all are recorded in one transaction."""
+    now = app.core.clock()
+    await _flush_unmarked(app)
+    items, users = await _lease(app, channel, "student", now, user_id)
+    if not items:
+        return 0
+    error: Exception | None = None
+    try:
+        await send_all(items, users.get(user_id))
+    except (Undeliverable, TryLater) as exc:
+        error = exc
+    outcome = "sent" if error is None else "give_up" if isinstance(error, Undeliverable) else "retry"
+    await _record(app, items, outcome, now)
+    if error is not None:
+        log.warning("outbox turn not delivered", extra={"user": user_id, "error": type(error).__name__})
+        return 0
+    return len(items)
+
+
+async def _lease(
+    app: App, channel: Channel, audience: str, now: datetime, user_id: str | None
+) -> tuple[list[OutboxItem], dict[str, Any]]:
+    lease = timedelta(seconds=app.settings.workers.outbox_lease_s)
+    async with app.core.uow() as uow:
+        items = await uow.outbox.take_due(
+            channel, now, now + lease, BATCH, audience=audience, user_id=user_id
+        )
+        users = {i.user_id: (await uow.users.get(i.user_id)) for i in items}
+        await uow.commit()
+    return items, users
+
+
+def _backoff(item: OutboxItem) -> int:
+    return int(min(MAX_BACKOFF_S, 2 ** min(item.attempts, 8)))
 
 
 async def _deliver_one(app: App, item: OutboxItem, user: Any, send: Send, now: datetime) -> int:
+    try:
+        await send(item, user)
+    except Undeliverable as exc:
+        log.warning(
+            "outbox item undeliverable",
+            extra={"user": item.user_id, "channel": item.channel.value, "error": str(exc)[:80]},
+        )
+        await _record(app, [item], "give_up", now)
+        return 0
+    except TryLater as exc:
+        log.warning(
+            "outbox send failed; will retry",
+            extra={"user": item.user_id, "channel": item.channel.value, "error": str(exc)[:80]},
+        )
+        await _record(app, [item], "retry", now)
+        return 0
+    # Marked sent in its own transaction right after the platform accepted it.
+    await _record(app, [item], "sent", now)
+    return 1
+
+
+# Items the platform accepted whose "sent" mark could not be written (the database was down): kept
+# by this process and marked as soon as it can, before their lease runs out and they are sent again.
+_unmarked: set[int] = set()
+
+
+async def _record(app: App, items: list[OutboxItem], outcome: str, now: datetime) -> None:
     core = app.core
-    async with core.uow() as uow:
-        try:
-            await send(item, user)
-        except Undeliverable as exc:
-            log.warning(
-                "outbox item undeliverable",
-                extra={"user": item.user_id, "channel": item.channel.value, "error": str(exc)[:80]},
-            )
-            await uow.outbox.give_up(item.id)
-            sent = 0
-        except TryLater as exc:
-            wait = min(MAX_BACKOFF_S, 2 ** min(item.attempts, 8))
-            log.warning(
-                "outbox send failed; will retry",
-                extra={"user": item.user_id, "channel": item.channel.value, "error": str(exc)[:80]},
-            )
-            await uow.outbox.retry_at(item.id, now + timedelta(seconds=wait))
-            sent = 0
-        else:
-            # Marked sent in its own transaction right after the platform accepted it.
-            await uow.outbox.mark_sent(item.id, core.clock())
-            sent = 1
+    try:
+        async with core.uow() as uow:
+            for item in items:
+                if outcome == "sent":
+                    await uow.outbox.mark_sent(item.id, core.clock())
+                elif outcome == "give_up":
+                    await uow.outbox.give_up(item.id)
+                else:
+                    await uow.outbox.retry_at(item.id, now + timedelta(seconds=_backoff(item)))
+            await uow.commit()
+    except StorageUnavailable:
+        if outcome != "sent":
+            raise  # nothing was delivered: the lease runs out and the item is tried again
+        _unmarked.update(item.id for item in items)
+        log.warning(
+            "sent, but the database is down: marking it later", extra={"channel": items[0].channel.value}
+        )
+
+
+async def _flush_unmarked(app: App) -> None:
+    """Write the "sent" marks that could not be written before (see _unmarked)."""
+    if not _unmarked:
+        return
+    ids = list(_unmarked)
+    async with app.core.uow() as uow:
+        for item_id in ids:
+            await uow.outbox.mark_sent(item_id, app.core.clock())
         await uow.commit()
-    return sent
+    _unmarked.difference_update(ids)

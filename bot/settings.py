@@ -105,6 +105,23 @@ class ConsoleSettings(BaseModel):
     session_minutes: int = Field(default=480, ge=5, le=1440)
 
 
+class WorkerSettings(BaseModel):
+    """How workers share the database's queues. `notalone serve` stores webhook updates (the inbox)
+    before acknowledging them; whichever worker leases an update handles it, one at a time per chat.
+    Replies and notices wait in the outbox, leased the same way."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # A worker keeps the updates it handles leased; another worker takes them over this long after
+    # it stops renewing (it died). Longer than a pause of the process, short enough for a student.
+    lease_s: float = Field(default=15.0, ge=1, le=600)
+    # An outbox item being sent is leased this long (longer than Telegram's longest 429 wait that the
+    # rate limiter sits out): past it, a worker that died while sending it is assumed gone.
+    outbox_lease_s: float = Field(default=60.0, ge=1, le=3600)
+    # Updates handled at once by one worker (different chats; one chat is always one at a time).
+    max_in_flight: int = Field(default=64, ge=1, le=1000)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -124,6 +141,7 @@ class Settings(BaseSettings):
     hotline: HotlineSettings = HotlineSettings()
     escalation: EscalationSettings = EscalationSettings()
     console: ConsoleSettings = ConsoleSettings()
+    workers: WorkerSettings = WorkerSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -78,8 +78,8 @@ async def answer(app: App, msg: Incoming) -> tuple[Turn | None, list[Reply]]:
     """Run the core; if storage fails the student still gets an apology and the hotline."""
     try:
         turn = await app.handle(msg)
-    except StorageUnavailable:
-        log.exception("storage unavailable", extra={"channel": "terminal"})
+    except StorageUnavailable as exc:
+        log.exception("storage unavailable", extra={"channel": "terminal", "error": str(exc)})
         return None, [app.error_reply()]
     return turn, list(turn.replies)
 

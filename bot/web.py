@@ -7,6 +7,7 @@ import hmac
 import html
 import json
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -18,12 +19,15 @@ from sqlalchemy import text
 from telegram import Update
 from telegram.ext import Application
 
+from bot.inbox import Handle, Inbox, TryAgain
 from bot.main import App
 from bot.telegram.worker import telegram_deliverers
 from bot.worker import Deliver, outbox_loop
 from bot.zalo.channel import ZaloChannel
 from counselor.api import create_api
 from counselor.console import ConsoleDeps, create_console
+from handlers.models import Channel
+from handlers.ports import StorageUnavailable
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhooks/telegram"
@@ -63,6 +67,25 @@ def create_web_app(
 ) -> FastAPI:
     """The web app; updates posted to a channel's webhook go to that channel (Telegram, Zalo)."""
 
+    handlers: dict[Channel, Handle] = {}
+    if telegram is not None:
+        tg = telegram
+        services = tg.bot_data["notalone"]
+        services.inbox = True
+
+        async def telegram_update(payload: Any) -> None:
+            update = Update.de_json(payload, tg.bot)
+            await tg.process_update(update)
+            if update.update_id in services.try_again:
+                services.try_again.discard(update.update_id)
+                raise TryAgain
+
+        handlers[Channel.TELEGRAM] = telegram_update
+    if zalo is not None:
+        handlers[Channel.ZALO] = zalo.process
+    settings = app.settings.workers
+    inbox = Inbox(app, handlers, lease_s=settings.lease_s, max_in_flight=settings.max_in_flight)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         deliverers: list[Deliver] = []
@@ -81,13 +104,17 @@ def create_web_app(
             if zalo_webhook_url and zalo_secret:
                 await zalo.client.set_webhook(zalo_webhook_url, zalo_secret)
         outbox = asyncio.create_task(outbox_loop(app, deliverers)) if deliverers else None
+        updates = asyncio.create_task(inbox.run()) if handlers else None
         try:
             yield
         finally:
+            # Graceful: stop taking updates, let the ones in flight finish, then close.
+            if updates is not None:
+                updates.cancel()
+                await inbox.drain()
             if outbox is not None:
                 outbox.cancel()
             if telegram is not None:
-                # Graceful: stop taking updates, let the ones in flight finish, then close.
                 await telegram.stop()
                 await telegram.shutdown()
             if zalo is not None:
@@ -96,6 +123,7 @@ def create_web_app(
             await app.close()
 
     web = FastAPI(title="notalone", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    web.state.inbox = inbox
     web.mount(
         "/console",
         create_console(
@@ -168,7 +196,18 @@ def create_web_app(
             # Valid JSON Telegram may send again and again: acknowledge it, ignore it, log its type only.
             log.warning("unreadable telegram update ignored", extra={"channel": "telegram"})
             return Response(status_code=200)
-        await telegram.update_queue.put(update)
+        chat = update.effective_chat
+        # Updates without a chat (none the bot asks for, today) are not ordered with any other.
+        key = str(chat.id) if chat is not None else f"update:{update.update_id}"
+        return await stored(Channel.TELEGRAM, key, f"u{update.update_id}", data)
+
+    async def stored(channel: Channel, chat_id: str, delivery_id: str, payload: Any) -> Response:
+        """200 once the update is in the database; 503 if it cannot be (the platform sends it again)."""
+        try:
+            await inbox.accept(channel, chat_id, delivery_id, payload)
+        except StorageUnavailable:
+            log.warning("webhook update not stored: database unavailable", extra={"channel": channel.value})
+            return Response(status_code=503, headers={"Retry-After": "5"})
         return Response(status_code=200)
 
     @web.post(ZALO_WEBHOOK_PATH)
@@ -179,8 +218,12 @@ def create_web_app(
         if isinstance(data, Response):
             return data
         # Something we cannot answer is acknowledged anyway (logged by reason): Zalo would only resend it.
-        zalo.submit(data)
-        return Response(status_code=200)
+        update = zalo.accepts(data)
+        if update is None:
+            return Response(status_code=200)
+        # An update without a message id cannot be recognised when repeated: stored under a new id.
+        delivery = update.message_id or f"x{secrets.token_hex(8)}"
+        return await stored(Channel.ZALO, update.chat_id, delivery, data)
 
     return web
 

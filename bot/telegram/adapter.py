@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from telegram import Message, Update
@@ -13,6 +13,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import ContextTypes
 
 from bot.main import App
+from bot.telegram.outbox import deliver_due
 from bot.telegram.render import hotline_keyboard, keyboard, text_of
 from handlers.models import Channel, Incoming, MessageKind, Reply
 from handlers.ports import StorageUnavailable
@@ -26,6 +27,10 @@ class TelegramServices:
     app: App
     public_base_url: str | None
     bot_username: str = ""
+    # Webhook mode: updates come from the inbox, which tries one again when the database was down
+    # (instead of apologising here); the ids of such updates are collected for it.
+    inbox: bool = False
+    try_again: set[int] = field(default_factory=set)
 
 
 def services(context: ContextTypes.DEFAULT_TYPE) -> TelegramServices:
@@ -105,9 +110,20 @@ async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, msg: Incom
     assert chat is not None
     try:
         turn = await svc.app.handle(msg)
-        replies = list(turn.replies)
-    except StorageUnavailable:
-        log.exception("storage unavailable", extra={"channel": "telegram"})
+        replies = [] if turn.queued else list(turn.replies)
+        if turn.queued:
+            # The replies were queued with the turn: sent now, or by the outbox worker if Telegram
+            # cannot take them now (a stop in between loses none of them).
+            await deliver_due(svc.app, context.bot, svc.public_base_url, user_id=turn.user_id)
+    except StorageUnavailable as exc:
+        if svc.inbox:
+            svc.try_again.add(update.update_id)
+            log.warning(
+                "storage unavailable; the update will be tried again",
+                extra={"channel": "telegram", "error": str(exc)},
+            )
+            return
+        log.exception("storage unavailable", extra={"channel": "telegram", "error": str(exc)})
         replies = [svc.app.error_reply()]
     for reply in replies:
         await send(context, chat.id, reply)
@@ -145,6 +161,7 @@ def incoming(
         # Telegram sends an update again when it was not acknowledged (a restart while polling):
         # the core answers each update once.
         delivery_id=f"u{update.update_id}",
+        queue_replies=True,
     )
 
 
@@ -159,7 +176,10 @@ async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     kind = kind_of(message)
     text = strip_mention(message.text or message.caption or "", svc.bot_username) or None
     if kind in (MessageKind.TEXT, MessageKind.COMMAND, MessageKind.IMAGE):
-        await context.bot.send_chat_action(update.effective_chat.id, ChatAction.TYPING)
+        try:
+            await context.bot.send_chat_action(update.effective_chat.id, ChatAction.TYPING)
+        except TelegramError:
+            pass  # only a courtesy: an outage of the Bot API must not stop the message being handled
     msg = incoming(update, kind, text=text)
     if kind is MessageKind.IMAGE:
         image, error = await download_image(message, context, svc.app.core.limits.max_image_mb * 1_000_000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -13,19 +14,37 @@ from bot.outbox import TryLater, Undeliverable, deliver_items
 from bot.telegram.render import keyboard
 from handlers.models import Channel
 
+# A failed send is tried again at once this many times (short waits) before the outbox retries it later.
+QUICK_ATTEMPTS = 3
+
 
 async def translated(call: Callable[[], Awaitable[Any]]) -> None:
-    """Run a Bot API call; Telegram's errors become the outbox's (gone for good, or try later)."""
-    try:
-        await call()
-    except (Forbidden, BadRequest) as exc:
-        raise Undeliverable(type(exc).__name__) from exc
-    except (RetryAfter, NetworkError) as exc:  # NetworkError covers timeouts and 5xx
-        raise TryLater(type(exc).__name__) from exc
+    """Run a Bot API call; Telegram's errors become the outbox's (gone for good, or try later).
+    A network error or 5xx is retried quickly first: a student waiting for an answer should not
+    wait for the next round of the outbox over a blip. (429s are waited out by PTB's rate limiter.)"""
+    for attempt in range(1, QUICK_ATTEMPTS + 1):
+        try:
+            await call()
+            return
+        except (Forbidden, BadRequest) as exc:
+            raise Undeliverable(type(exc).__name__) from exc
+        except RetryAfter as exc:
+            raise TryLater(type(exc).__name__) from exc
+        except NetworkError as exc:  # NetworkError covers timeouts and 5xx
+            if attempt == QUICK_ATTEMPTS:
+                raise TryLater(type(exc).__name__) from exc
+            await asyncio.sleep(0.25 * 2**attempt)
 
 
-async def deliver_due(app: App, bot: Any, public_base_url: str | None, *, now: datetime | None = None) -> int:
-    """Send students on Telegram what is due for them now."""
+async def deliver_due(
+    app: App,
+    bot: Any,
+    public_base_url: str | None,
+    *,
+    now: datetime | None = None,
+    user_id: str | None = None,
+) -> int:
+    """Send students on Telegram what is due for them now (with `user_id`: that student's only)."""
 
     async def send(item: Any, user: Any) -> None:
         if user is None or user.chat_id is None:
@@ -33,4 +52,4 @@ async def deliver_due(app: App, bot: Any, public_base_url: str | None, *, now: d
         markup = keyboard(item.buttons, public_base_url)
         await translated(lambda: bot.send_message(int(user.chat_id), item.text, reply_markup=markup))
 
-    return await deliver_items(app, Channel.TELEGRAM, "student", send, now=now)
+    return await deliver_items(app, Channel.TELEGRAM, "student", send, now=now, user_id=user_id)

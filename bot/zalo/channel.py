@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.chatlocks import ChatLocks
 from bot.main import App, StartupError
-from bot.outbox import TryLater, Undeliverable, deliver_items
+from bot.outbox import TryLater, Undeliverable, deliver_items, deliver_turn
 from bot.settings import Settings
 from bot.zalo.client import RETRYABLE, ZaloClient, ZaloError, ZaloUnauthorized
 from bot.zalo.render import render_turn
@@ -37,17 +37,31 @@ class ZaloChannel:
     # Updates in ---------------------------------------------------------------------------------
     def submit(self, payload: Any) -> bool:
         """Take one update (flat or wrapped); False when it is not one we can answer."""
-        try:
-            update = parse_update(payload)
-        except BadUpdate as exc:
-            log.warning("zalo update refused", extra={"channel": "zalo", "error": str(exc)})
+        update = self.accepts(payload)
+        if update is None:
             return False
-        if update.from_bot or not update.private:
-            return True  # other bots, and groups: the bot talks with students one to one
         task = asyncio.create_task(self._in_order(update))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return True
+
+    def accepts(self, payload: Any) -> ZaloUpdate | None:
+        """The update if it is one to answer; None (logged by reason) for what the bot ignores."""
+        try:
+            update = parse_update(payload)
+        except BadUpdate as exc:
+            log.warning("zalo update refused", extra={"channel": "zalo", "error": str(exc)})
+            return None
+        if update.from_bot or not update.private:
+            return None  # other bots, and groups: the bot talks with students one to one
+        return update
+
+    async def process(self, payload: Any) -> None:
+        """Handle one stored update (the inbox orders them): a database outage is raised, so the
+        inbox tries the update again, instead of being apologised for."""
+        update = self.accepts(payload)
+        if update is not None:
+            await self.handle(update, apologise=False)
 
     async def drain(self) -> None:
         """Wait for the updates in flight (a graceful stop)."""
@@ -61,7 +75,7 @@ class ZaloChannel:
         except Exception:  # one update's failure must not stop the channel; logged by type, no text
             log.exception("zalo update failed", extra={"channel": "zalo"})
 
-    async def handle(self, update: ZaloUpdate) -> None:
+    async def handle(self, update: ZaloUpdate, *, apologise: bool = True) -> None:
         """Run the core for one update and send its answer."""
         msg = to_incoming(update)
         if msg.kind is MessageKind.IMAGE:
@@ -72,10 +86,15 @@ class ZaloChannel:
             except ZaloError:
                 pass  # only a courtesy
         try:
-            turn = await self.app.handle(msg)
-            replies: list[Reply] = list(turn.replies)
-        except StorageUnavailable:
-            log.exception("storage unavailable", extra={"channel": "zalo"})
+            turn = await self.app.handle(msg.model_copy(update={"queue_replies": True}))
+            replies: list[Reply] = [] if turn.queued else list(turn.replies)
+            if turn.queued:
+                # Queued with the turn, sent together now (the numbered options span the turn).
+                await deliver_turn(self.app, Channel.ZALO, turn.user_id, self._send_all)
+        except StorageUnavailable as exc:
+            if not apologise:
+                raise
+            log.exception("storage unavailable", extra={"channel": "zalo", "error": str(exc)})
             replies = [self.app.error_reply()]
         for text in render_turn(replies, self.app.library, self.app.settings.hotline.zalo_url):
             await self.client.send_message(update.chat_id, text)
@@ -120,21 +139,25 @@ class ZaloChannel:
 
     # The outbox -------------------------------------------------------------------------------
     async def deliver_due(self, *, now: datetime | None = None) -> int:
-        """Send students on Zalo what is due for them now (counselors' replies, notices)."""
+        """Send students on Zalo what is due for them now (counselors' replies, notices, retries)."""
 
         async def send(item: OutboxItem, user: Any) -> None:
-            if user is None or user.chat_id is None:
-                raise Undeliverable("the student deleted their data")
-            reply = Reply(text=item.text, buttons=item.buttons)
-            for text in render_turn([reply], self.app.library, self.app.settings.hotline.zalo_url):
-                try:
-                    await self.client.send_message(user.chat_id, text)
-                except RETRYABLE as exc:
-                    raise TryLater(type(exc).__name__) from exc
-                except ZaloError as exc:
-                    raise Undeliverable(f"{exc.code}") from exc
+            await self._send_all([item], user)
 
         return await deliver_items(self.app, Channel.ZALO, "student", send, now=now)
+
+    async def _send_all(self, items: list[OutboxItem], user: Any) -> None:
+        """Items rendered as one turn and sent; the outbox's errors for what went wrong."""
+        if user is None or user.chat_id is None:
+            raise Undeliverable("the student deleted their data")
+        replies = [Reply(text=item.text, buttons=item.buttons) for item in items]
+        for text in render_turn(replies, self.app.library, self.app.settings.hotline.zalo_url):
+            try:
+                await self.client.send_message(user.chat_id, text)
+            except RETRYABLE as exc:
+                raise TryLater(type(exc).__name__) from exc
+            except ZaloError as exc:
+                raise Undeliverable(f"{exc.code}") from exc
 
 
 def require_zalo_token(settings: Settings) -> str:

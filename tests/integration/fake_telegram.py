@@ -31,6 +31,7 @@ class FakeTelegram:
     failures: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
     url: str = ""
     files: dict[str, bytes] = field(default_factory=dict)
+    outages: dict[str, tuple[float, Any, float]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -52,6 +53,12 @@ class FakeTelegram:
         """The next `times` calls of `method` answer with this HTTP status (Bot API error body)."""
         body = {"ok": False, "error_code": status, "description": f"scripted {status}", **extra}
         self.failures.setdefault(method, []).extend([(status, body)] * times)
+
+    def outage(self, method: str, seconds: float, *, timeout_s: float = 0.0) -> None:
+        """For `seconds` from now every call of `method` fails, in turn: 429 (retry after 1 s), 500,
+        and, with `timeout_s`, no answer for that long (a timeout: nothing is delivered)."""
+        kinds: list[int | str] = [429, 500, *(["timeout"] if timeout_s else [])]
+        self.outages[method] = (time.monotonic() + seconds, itertools.cycle(kinds), timeout_s)
 
     def sent(self, method: str = "sendMessage", chat_id: int | None = None) -> list[dict[str, Any]]:
         return [
@@ -177,6 +184,16 @@ class FakeTelegram:
             )
         params = await self._params(request)
         self.calls.append(Call(method, params))
+        outage = self.outages.get(method)
+        if outage is not None and time.monotonic() < outage[0]:
+            self.calls[-1].ok = False
+            kind = next(outage[1])
+            if kind == "timeout":
+                await asyncio.sleep(outage[2])
+                kind = 504
+            extra = {"parameters": {"retry_after": 1}} if kind == 429 else {}
+            body = {"ok": False, "error_code": kind, "description": f"outage {kind}", **extra}
+            return web.json_response(body, status=int(kind))
         scripted = self.failures.get(method)
         if scripted:
             status, body = scripted.pop(0)

@@ -12,19 +12,21 @@ from hypothesis import strategies as st
 
 from bot.main import App
 from bot.web import TelegramApp, create_web_app
-from bot.zalo.updates import BadUpdate, parse_update
+from bot.zalo.updates import BadUpdate, ZaloUpdate, parse_update
 from tests.nlu.test_fuzz import JSON, UPDATE_LIKE
 
 
 class ZaloStub:
     """Only the HTTP handling is fuzzed here; what the channel does with an update is tested elsewhere."""
 
-    def submit(self, payload: Any) -> bool:
+    def accepts(self, payload: Any) -> ZaloUpdate | None:
         try:
-            parse_update(payload)
+            return parse_update(payload)
         except BadUpdate:
-            return False
-        return True
+            return None
+
+    async def process(self, payload: Any) -> None:
+        """Nothing: only the HTTP handling is fuzzed."""
 
 
 BODIES = st.one_of(

@@ -11,7 +11,7 @@ import pytest
 from telegram import Update
 
 from bot.main import App
-from bot.telegram.outbox import deliver_due
+from bot.telegram.outbox import QUICK_ATTEMPTS, deliver_due
 from bot.web import TelegramApp
 from counselor.api import create_api
 from counselor.auth import new_token, token_hash
@@ -70,7 +70,7 @@ class TestHandoff:
         assert (
             await api.post(f"/cases/{case['id']}/messages", json={"text": reply}, headers=anna)
         ).status_code == 202
-        fake.fail_next("sendMessage", 500, times=1)
+        fake.fail_next("sendMessage", 500, times=QUICK_ATTEMPTS)  # longer than the quick retries
         assert await deliver_due(app, telegram.bot, None) == 0  # Telegram 500: kept for a retry
         later = app.core.clock() + timedelta(seconds=5)
         assert await deliver_due(app, telegram.bot, None, now=later) == 1  # after the back-off

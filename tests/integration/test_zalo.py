@@ -10,13 +10,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from bot.inbox import Inbox
 from bot.main import App
 from bot.web import ZALO_SECRET_HEADER, ZALO_WEBHOOK_PATH, create_web_app
 from bot.zalo.channel import ZaloChannel
@@ -70,9 +72,20 @@ async def polling(channel: ZaloChannel) -> AsyncIterator[ZaloChannel]:
 
 
 @pytest.fixture
-def webhook(app: App, channel: ZaloChannel) -> httpx.AsyncClient:
-    web = create_web_app(app, None, secret=None, webhook_url=None, zalo=channel, zalo_secret=SECRET)
+def web(app: App, channel: ZaloChannel) -> FastAPI:
+    return create_web_app(app, None, secret=None, webhook_url=None, zalo=channel, zalo_secret=SECRET)
+
+
+@pytest.fixture
+def webhook(web: FastAPI) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=web), base_url="http://bot")
+
+
+@pytest.fixture
+def settle(web: FastAPI) -> Callable[[], Awaitable[None]]:
+    """Handle what the webhook stored (the inbox), as a running server's worker does."""
+    inbox: Inbox = web.state.inbox
+    return inbox.settle
 
 
 class TestClient:
@@ -216,20 +229,20 @@ class TestWebhook:
         assert zalo.called("sendMessage") == []
 
     async def test_flat_and_wrapped_and_a_replay_answered_once(
-        self, webhook: httpx.AsyncClient, zalo: FakeZalo, channel: ZaloChannel
+        self, webhook: httpx.AsyncClient, zalo: FakeZalo, settle: Callable[[], Awaitable[None]]
     ) -> None:
         right = {ZALO_SECRET_HEADER: SECRET}
         flat = zalo.update("w2", text="chào", message_id="same-1")
         assert (await webhook.post(ZALO_WEBHOOK_PATH, json=flat, headers=right)).status_code == 200
-        await channel.drain()
+        await settle()
         answered = len(zalo.texts("w2"))
         assert answered == 2
         assert (await webhook.post(ZALO_WEBHOOK_PATH, json=flat, headers=right)).status_code == 200
-        await channel.drain()
+        await settle()
         assert len(zalo.texts("w2")) == answered  # the replay is not answered again
         wrapped = {"ok": True, "result": zalo.update("w2", text=SCAM)}
         assert (await webhook.post(ZALO_WEBHOOK_PATH, json=wrapped, headers=right)).status_code == 200
-        await channel.drain()
+        await settle()
         assert len(zalo.texts("w2")) > answered
         garbage = {"event_name": "message.text.received", "message": {"from": {"id": True}}}
         assert (await webhook.post(ZALO_WEBHOOK_PATH, json=garbage, headers=right)).status_code == 200
@@ -237,7 +250,12 @@ class TestWebhook:
 
 class TestHandoff:
     async def test_crisis_counselor_and_back_over_zalo(
-        self, app: App, webhook: httpx.AsyncClient, zalo: FakeZalo, channel: ZaloChannel
+        self,
+        app: App,
+        webhook: httpx.AsyncClient,
+        zalo: FakeZalo,
+        channel: ZaloChannel,
+        settle: Callable[[], Awaitable[None]],
     ) -> None:
         token = new_token()
         await app.add_counselor_token("anna", "counselor", token_hash(token))
@@ -255,7 +273,7 @@ class TestHandoff:
         )
         right = {ZALO_SECRET_HEADER: SECRET}
         await webhook.post(ZALO_WEBHOOK_PATH, json=zalo.update("z9", text=CRISIS), headers=right)
-        await channel.drain()
+        await settle()
         assert "111" in zalo.texts("z9")[0]
         (case,) = (await api.get("/cases?status=waiting")).json()
         assert case["priority"] == "urgent"
@@ -273,16 +291,16 @@ class TestHandoff:
 
         before = len(zalo.texts("z9"))
         await webhook.post(ZALO_WEBHOOK_PATH, json=zalo.update("z9", text="dạ em cảm ơn chị"), headers=right)
-        await channel.drain()
+        await settle()
         assert len(zalo.texts("z9")) == before  # silent while the counselor has the chat
         detail = (await api.get(f"/cases/{case['id']}")).json()
         assert detail["transcript"][-1]["text"] == "dạ em cảm ơn chị"
 
         await webhook.post(ZALO_WEBHOOK_PATH, json=zalo.update("z9", text="1"), headers=right)
-        await channel.drain()
+        await settle()
         assert (await api.get(f"/cases/{case['id']}")).json()["status"] == "claimed"  # "1" went to anna
         await webhook.post(ZALO_WEBHOOK_PATH, json=zalo.update("z9", text="/ketthuc"), headers=right)
-        await channel.drain()
+        await settle()
         assert (await api.get(f"/cases/{case['id']}")).json()["status"] == "cancelled"
 
 

@@ -1,0 +1,136 @@
+"""The inbox of `notalone serve`: a webhook update is stored before the platform is told it arrived,
+then handled by whichever worker leases it, one at a time per chat, in the order it arrived.
+
+A worker that is killed loses nothing: the update stays in the database and another worker (or the
+same one, restarted) takes it when its lease runs out; the core answers a delivery it has answered
+before only once. An update whose handling met a database outage is tried again the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from bot.main import App
+from handlers.models import Channel, InboxItem
+from handlers.ports import StorageUnavailable
+
+log = logging.getLogger(__name__)
+Handle = Callable[[Any], Awaitable[None]]
+POLL_S = 1.0
+
+
+class TryAgain(Exception):
+    """A handler could not finish the update for a reason that passes (the database is down)."""
+
+
+class Inbox:
+    """One worker's view of the shared inbox."""
+
+    def __init__(
+        self, app: App, handlers: Mapping[Channel, Handle], *, lease_s: float, max_in_flight: int
+    ) -> None:
+        self.app = app
+        self.handlers = dict(handlers)
+        self.lease = timedelta(seconds=lease_s)
+        self.max_in_flight = max_in_flight
+        self._wake = asyncio.Event()
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._done: list[int] = []
+
+    def key(self, channel: Channel, chat_id: str) -> str:
+        """The chat's ordering key: a keyed hash, so the inbox holds no platform ids of its own."""
+        return self.app.core.pseudonym(channel, f"chat:{chat_id}")
+
+    async def accept(self, channel: Channel, chat_id: str, delivery_id: str, payload: Any) -> None:
+        """Store an update (a repeat of a stored one is dropped); StorageUnavailable if it cannot be."""
+        async with self.app.core.uow() as uow:
+            added = await uow.inbox.add(
+                channel, self.key(channel, chat_id), delivery_id, payload, self.app.core.clock()
+            )
+            await uow.commit()
+        if not added:
+            log.info("repeated webhook delivery dropped", extra={"channel": channel.value})
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Lease and handle due updates until cancelled; leases are renewed while updates are handled."""
+        renewing = asyncio.create_task(self._renew())
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), POLL_S)
+                self._wake.clear()
+                try:
+                    await self._take()
+                except StorageUnavailable as exc:
+                    log.warning("inbox: database unavailable; retrying", extra={"error": str(exc)})
+                    await asyncio.sleep(POLL_S)
+                except Exception:  # the loop must outlive anything; logged with its type
+                    log.exception("inbox loop failed; retrying")
+                    await asyncio.sleep(POLL_S)
+        finally:
+            renewing.cancel()
+
+    async def settle(self) -> None:
+        """Handle everything due now, and what that makes due, until nothing is left (without the
+        background loop: for tools and tests that drive the web app directly)."""
+        while True:
+            await self._take()
+            if not self._in_flight:
+                if self._done:
+                    continue  # record the last ones (it may make a chat's next update due)
+                return
+            await asyncio.gather(*list(self._in_flight.values()), return_exceptions=True)
+
+    async def drain(self) -> None:
+        """Let the updates in flight finish and record them (a graceful stop)."""
+        while self._in_flight:
+            await asyncio.gather(*list(self._in_flight.values()), return_exceptions=True)
+        with contextlib.suppress(StorageUnavailable):
+            await self._take(take=False)
+
+    async def _take(self, take: bool = True) -> None:
+        free = self.max_in_flight - len(self._in_flight) if take else 0
+        if free <= 0 and not self._done:
+            return
+        now = self.app.core.clock()
+        done = list(self._done)
+        async with self.app.core.uow() as uow:
+            items = await uow.inbox.take_due(now, now + self.lease, free, done=done)
+            await uow.commit()
+        del self._done[: len(done)]
+        for item in items:
+            self._in_flight[item.id] = asyncio.create_task(self._handle(item))
+
+    async def _handle(self, item: InboxItem) -> None:
+        finished = True
+        try:
+            await self.handlers[item.channel](item.payload)
+        except (TryAgain, StorageUnavailable):
+            finished = False  # leased until the lease runs out, then tried again
+            log.warning("update not handled now; will retry", extra={"channel": item.channel.value})
+        except Exception:  # one update's failure must not stop the worker; logged by type, no text
+            log.exception("update failed", extra={"channel": item.channel.value})
+        finally:
+            self._in_flight.pop(item.id, None)
+            if finished:
+                self._done.append(item.id)
+            self._wake.set()
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            ids = list(self._in_flight)
+            if not ids:
+                continue
+            try:
+                async with self.app.core.uow() as uow:
+                    await uow.inbox.renew(ids, self.app.core.clock() + self.lease)
+                    await uow.commit()
+            except Exception:  # noqa: BLE001 - renewing again in a moment is all there is to do
+                log.warning("inbox: could not renew leases")
