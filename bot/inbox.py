@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
+from bot.chatlocks import ChatLocks
 from bot.main import App
 from handlers.models import Channel, InboxItem
 from handlers.ports import StorageUnavailable
@@ -41,21 +42,30 @@ class Inbox:
         self._wake = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._done: list[int] = []
+        self._chats = ChatLocks()
 
     def key(self, channel: Channel, chat_id: str) -> str:
         """The chat's ordering key: a keyed hash, so the inbox holds no platform ids of its own."""
         return self.app.core.pseudonym(channel, f"chat:{chat_id}")
 
     async def accept(self, channel: Channel, chat_id: str, delivery_id: str, payload: Any) -> None:
-        """Store an update (a repeat of a stored one is dropped); StorageUnavailable if it cannot be."""
-        async with self.app.core.uow() as uow:
-            added = await uow.inbox.add(
-                channel, self.key(channel, chat_id), delivery_id, payload, self.app.core.clock()
+        """Store an update (a repeat of a stored one is dropped); StorageUnavailable if it cannot be.
+        Unless its chat has an earlier update pending, or this worker is full, it is handled here at
+        once: the load follows the proxy's spread, and no round of the loop is waited for."""
+        key = self.key(channel, chat_id)
+        now = self.app.core.clock()
+        room = len(self._in_flight) < self.max_in_flight
+        async with self._chats.hold(key), self.app.core.uow() as uow:
+            added, item = await uow.inbox.add(
+                channel, key, delivery_id, payload, now, lease_until=now + self.lease if room else None
             )
             await uow.commit()
         if not added:
             log.info("repeated webhook delivery dropped", extra={"channel": channel.value})
-        self._wake.set()
+        if item is not None:
+            self._in_flight[item.id] = asyncio.create_task(self._handle(item))
+        else:
+            self._wake.set()
 
     async def run(self) -> None:
         """Lease and handle due updates until cancelled; leases are renewed while updates are handled."""

@@ -53,8 +53,9 @@ async def deliver_items(
         items, users = await _lease(app, channel, audience, now, user_id)
         if not items:
             break
-        for item in items:
-            outcome = await _deliver_one(app, item, users.get(item.user_id), send, now)
+        for n, item in enumerate(items):
+            waiting = [i.id for i in items[n + 1 :]]
+            outcome = await _deliver_one(app, item, users.get(item.user_id), send, now, waiting)
             sent += outcome
             if not outcome and user_id:
                 break  # the rest keeps its order: the background worker sends it after this one
@@ -99,7 +100,9 @@ def _backoff(item: OutboxItem) -> int:
     return int(min(MAX_BACKOFF_S, 2 ** min(item.attempts, 8)))
 
 
-async def _deliver_one(app: App, item: OutboxItem, user: Any, send: Send, now: datetime) -> int:
+async def _deliver_one(
+    app: App, item: OutboxItem, user: Any, send: Send, now: datetime, waiting: list[int]
+) -> int:
     try:
         await send(item, user)
     except Undeliverable as exc:
@@ -107,17 +110,19 @@ async def _deliver_one(app: App, item: OutboxItem, user: Any, send: Send, now: d
             "outbox item undeliverable",
             extra={"user": item.user_id, "channel": item.channel.value, "error": str(exc)[:80]},
         )
-        await _record(app, [item], "give_up", now)
+        await _record(app, [item], "give_up", now, waiting)
         return 0
     except TryLater as exc:
         log.warning(
             "outbox send failed; will retry",
             extra={"user": item.user_id, "channel": item.channel.value, "error": str(exc)[:80]},
         )
-        await _record(app, [item], "retry", now)
+        await _record(app, [item], "retry", now, waiting)
         return 0
-    # Marked sent in its own transaction right after the platform accepted it.
-    await _record(app, [item], "sent", now)
+    # Marked sent in its own transaction right after the platform accepted it; the items leased with
+    # it that wait their turn keep their lease from now (a slow send must not let another worker
+    # take them and send them as well).
+    await _record(app, [item], "sent", now, waiting)
     return 1
 
 
@@ -126,10 +131,15 @@ async def _deliver_one(app: App, item: OutboxItem, user: Any, send: Send, now: d
 _unmarked: set[int] = set()
 
 
-async def _record(app: App, items: list[OutboxItem], outcome: str, now: datetime) -> None:
+async def _record(
+    app: App, items: list[OutboxItem], outcome: str, now: datetime, waiting: list[int] | None = None
+) -> None:
     core = app.core
     try:
         async with core.uow() as uow:
+            if waiting:
+                lease = timedelta(seconds=app.settings.workers.outbox_lease_s)
+                await uow.outbox.extend_lease(waiting, core.clock() + lease)
             for item in items:
                 if outcome == "sent":
                     await uow.outbox.mark_sent(item.id, core.clock())

@@ -372,8 +372,12 @@ class CaseRepository(Protocol):
         """One case."""
         ...
 
-    async def listed(self, status: CaseStatus | None = None, limit: int = 200) -> list[Case]:
+    async def listed(self, status: CaseStatus | None = None, limit: int = 200, offset: int = 0) -> list[Case]:
         """Cases, urgent first, then the longest waiting."""
+        ...
+
+    async def count(self, status: CaseStatus | None = None) -> int:
+        """How many cases there are (with this status)."""
         ...
 
     async def claim(self, case_id: int, counselor_id: int, now: datetime) -> bool:
@@ -450,6 +454,10 @@ class OutboxRepository(Protocol):
         """Not delivered this time: try again at `when`."""
         ...
 
+    async def extend_lease(self, item_ids: list[int], until: datetime) -> None:
+        """Items leased and still waiting their turn to be sent: keep them leased until `until`."""
+        ...
+
     async def give_up(self, item_id: int) -> None:
         """Undeliverable."""
         ...
@@ -481,9 +489,17 @@ class InboxRepository(Protocol):
     """Platform updates stored before they are acknowledged, handled one at a time per chat."""
 
     async def add(
-        self, channel: Channel, chat_key: str, delivery_id: str, payload: Any, now: datetime
-    ) -> bool:
-        """Store an update; False when the same delivery is already stored (a platform's retry)."""
+        self,
+        channel: Channel,
+        chat_key: str,
+        delivery_id: str,
+        payload: Any,
+        now: datetime,
+        lease_until: datetime | None = None,
+    ) -> tuple[bool, InboxItem | None]:
+        """Store an update: (False, None) when the same delivery is already stored (a platform's
+        retry). With `lease_until`, the update is also leased to the caller at once, unless an
+        earlier update of its chat is pending (then it waits its turn)."""
         ...
 
     async def take_due(

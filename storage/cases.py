@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -62,15 +62,26 @@ class SqlAlchemyCaseRepository:
         row = await self.session.get(CaseRow, case_id)
         return _case(row) if row else None
 
-    async def listed(self, status: CaseStatus | None = None, limit: int = 200) -> list[Case]:
+    async def listed(self, status: CaseStatus | None = None, limit: int = 200, offset: int = 0) -> list[Case]:
         """Cases, urgent first, then the longest waiting."""
         stmt = select(CaseRow)
         if status is not None:
             stmt = stmt.where(CaseRow.status == status.value)
-        stmt = stmt.order_by(
-            (CaseRow.priority == CasePriority.URGENT.value).desc(), CaseRow.created_at
-        ).limit(limit)
+        stmt = (
+            stmt.order_by(
+                (CaseRow.priority == CasePriority.URGENT.value).desc(), CaseRow.created_at, CaseRow.id
+            )
+            .limit(limit)
+            .offset(offset)
+        )
         return [_case(r) for r in (await self.session.execute(stmt)).scalars()]
+
+    async def count(self, status: CaseStatus | None = None) -> int:
+        """How many cases there are (with this status)."""
+        stmt = select(func.count()).select_from(CaseRow)
+        if status is not None:
+            stmt = stmt.where(CaseRow.status == status.value)
+        return int(await self.session.scalar(stmt) or 0)
 
     async def claim(self, case_id: int, counselor_id: int, now: datetime) -> bool:
         """Claim a waiting case; False when someone else got it first (one atomic UPDATE)."""
@@ -257,6 +268,15 @@ class SqlAlchemyOutboxRepository:
         await self.session.execute(
             update(OutboxRow).where(OutboxRow.id == item_id).values(next_attempt_at=when)
         )
+
+    async def extend_lease(self, item_ids: list[int], until: datetime) -> None:
+        """Items leased and still waiting their turn to be sent: keep them leased until `until`."""
+        if item_ids:
+            await self.session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(item_ids), OutboxRow.status == "pending")
+                .values(next_attempt_at=until)
+            )
 
     async def give_up(self, item_id: int) -> None:
         """Undeliverable (the student blocked the bot or deleted the chat)."""

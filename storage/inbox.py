@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -31,25 +31,44 @@ class SqlAlchemyInboxRepository:
         self.session = session
 
     async def add(
-        self, channel: Channel, chat_key: str, delivery_id: str, payload: Any, now: datetime
-    ) -> bool:
-        """Store an update; False when the same delivery is already stored (a platform's retry)."""
+        self,
+        channel: Channel,
+        chat_key: str,
+        delivery_id: str,
+        payload: Any,
+        now: datetime,
+        lease_until: datetime | None = None,
+    ) -> tuple[bool, InboxItem | None]:
+        """Store an update: (False, None) when the same delivery is already stored (a platform's
+        retry). With `lease_until`, the update is also leased to the caller at once, unless an
+        earlier update of its chat is pending: the worker that received an update handles it."""
+        free = False
+        if lease_until is not None:
+            if self.session.get_bind().dialect.name == "postgresql":
+                # Two workers receiving one chat's updates at once: one decides after the other.
+                await self.session.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": chat_key}
+                )
+            earlier = select(InboxRow.id).where(InboxRow.chat_key == chat_key, InboxRow.status == "pending")
+            free = (await self.session.execute(earlier.limit(1))).first() is None
+        row = InboxRow(
+            channel=channel.value,
+            delivery_id=delivery_id,
+            chat_key=chat_key,
+            payload=payload,
+            status="pending",
+            attempts=1 if free else 0,
+            lease_until=lease_until if free else None,
+            received_at=now,
+        )
         try:
             async with self.session.begin_nested():
-                self.session.add(
-                    InboxRow(
-                        channel=channel.value,
-                        delivery_id=delivery_id,
-                        chat_key=chat_key,
-                        payload=payload,
-                        status="pending",
-                        attempts=0,
-                        received_at=now,
-                    )
-                )
+                self.session.add(row)
         except IntegrityError:
-            return False
-        return True
+            return False, None
+        if not free:
+            return True, None
+        return True, InboxItem(id=row.id, channel=channel, chat_key=chat_key, payload=payload, attempts=1)
 
     async def take_due(
         self, now: datetime, lease_until: datetime, limit: int, done: Sequence[int] = ()

@@ -217,8 +217,13 @@ class InMemoryCaseRepository:
     async def get(self, case_id: int) -> Case | None:
         return self.s.cases.get(case_id)
 
-    async def listed(self, status: CaseStatus | None = None, limit: int = 200) -> list[Case]:
-        return [c for c in self.s.cases.values() if status is None or c.status is status][:limit]
+    async def listed(self, status: CaseStatus | None = None, limit: int = 200, offset: int = 0) -> list[Case]:
+        return [c for c in self.s.cases.values() if status is None or c.status is status][
+            offset : offset + limit
+        ]
+
+    async def count(self, status: CaseStatus | None = None) -> int:
+        return len([c for c in self.s.cases.values() if status is None or c.status is status])
 
     async def claim(self, case_id: int, counselor_id: int, now: datetime) -> bool:
         case = self.s.cases[case_id]
@@ -320,6 +325,9 @@ class InMemoryOutboxRepository:
     async def retry_at(self, item_id: int, when: datetime) -> None:
         return None
 
+    async def extend_lease(self, item_ids: list[int], until: datetime) -> None:
+        return None
+
     async def give_up(self, item_id: int) -> None:
         self.s.outbox.pop(item_id, None)
 
@@ -362,8 +370,14 @@ class InMemoryInboxRepository:
         self.s = pending
 
     async def add(
-        self, channel: Channel, chat_key: str, delivery_id: str, payload: Any, now: datetime
-    ) -> bool:
+        self,
+        channel: Channel,
+        chat_key: str,
+        delivery_id: str,
+        payload: Any,
+        now: datetime,
+        lease_until: datetime | None = None,
+    ) -> tuple[bool, InboxItem | None]:
         raise NotImplementedError
 
     async def take_due(

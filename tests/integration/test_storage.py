@@ -275,8 +275,9 @@ class TestInbox:
         now = datetime(2026, 11, 29, 12, tzinfo=UTC)
         async with make() as uow:
             for n, chat in enumerate(["a", "a", "b", "a"]):
-                assert await uow.inbox.add(Channel.TELEGRAM, chat, f"u{n}", {"n": n}, now)
-            assert not await uow.inbox.add(Channel.TELEGRAM, "a", "u0", {"n": 0}, now)  # a platform's retry
+                assert await uow.inbox.add(Channel.TELEGRAM, chat, f"u{n}", {"n": n}, now) == (True, None)
+            again = await uow.inbox.add(Channel.TELEGRAM, "a", "u0", {"n": 0}, now)
+            assert again == (False, None)  # a platform's retry
             await uow.commit()
         first = await self.take(make, now)
         assert len(first) == 2  # the first of chat a, and chat b
@@ -312,3 +313,21 @@ class TestInbox:
         async with migrated.connect() as conn:
             (status,) = (await conn.execute(text("SELECT status FROM inbox"))).one()
         assert status == "failed"
+
+    async def test_the_receiving_worker_leases_an_update_unless_its_chat_is_busy(
+        self, migrated: AsyncEngine
+    ) -> None:
+        make = uow_factory(migrated)
+        now = datetime(2026, 11, 29, 12, tzinfo=UTC)
+        lease = now + timedelta(seconds=10)
+        async with make() as uow:
+            added, first = await uow.inbox.add(Channel.TELEGRAM, "a", "u1", {"n": 1}, now, lease_until=lease)
+            assert added and first is not None and first.payload == {"n": 1}  # handled where it arrived
+            added, second = await uow.inbox.add(Channel.TELEGRAM, "a", "u2", {"n": 2}, now, lease_until=lease)
+            assert added and second is None  # chat a is busy: it waits its turn
+            _, other = await uow.inbox.add(Channel.TELEGRAM, "b", "u3", {"n": 3}, now, lease_until=lease)
+            assert other is not None
+            await uow.commit()
+        assert await self.take(make, now) == []  # nothing else is due while a's first is handled
+        (taken,) = await self.take(make, now, done=(first.id,))
+        assert taken > first.id
