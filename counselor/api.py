@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
@@ -96,9 +96,18 @@ def create_api(
         return HTTPException(STATUS.get(error.code, 400), error.code)
 
     @router.get("", response_model=list[CasePublic])
-    async def list_cases(who: Who, status: CaseStatus | None = None) -> list[CasePublic]:
+    async def list_cases(
+        who: Who,
+        response: Response,
+        status: CaseStatus | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 200,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> list[CasePublic]:
+        """Cases, urgent first, then the longest waiting; `X-Total-Count` tells how many there are."""
         async with uow() as work:
-            return [public(c) for c in await work.cases.listed(status)]
+            found = [public(c) for c in await work.cases.listed(status, limit, offset)]
+            response.headers["X-Total-Count"] = str(await work.cases.count(status))
+            return found
 
     @router.get("/{case_id}", response_model=CaseDetail)
     async def get_case(case_id: int, who: Who) -> CaseDetail:

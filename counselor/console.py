@@ -43,6 +43,8 @@ from storage.queries import search_cases, stats
 COOKIE = "notalone_console"
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
 HASHER = PasswordHasher()
+# Rows of each kind (waiting, claimed) on the queue page; more are counted under them.
+QUEUE_ROWS = 200
 LOCK_AFTER = 5
 LOCK_FOR = timedelta(minutes=15)
 MAX_NOTE = 4000
@@ -196,26 +198,34 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
         response.delete_cookie(COOKIE, path="/console")
         return response
 
-    async def queue_cases() -> list[Any]:
+    async def queue_cases() -> tuple[list[Any], int]:
+        """The queue's cases, and how many more there are than the page shows."""
         async with deps.uow() as work:
-            return [
-                *await work.cases.listed(CaseStatus.WAITING),
-                *await work.cases.listed(CaseStatus.CLAIMED),
-            ]
+            waiting = await work.cases.listed(CaseStatus.WAITING, QUEUE_ROWS)
+            claimed = await work.cases.listed(CaseStatus.CLAIMED, QUEUE_ROWS)
+            hidden = 0
+            if len(waiting) == QUEUE_ROWS or len(claimed) == QUEUE_ROWS:
+                total = await work.cases.count(CaseStatus.WAITING) + await work.cases.count(
+                    CaseStatus.CLAIMED
+                )
+                hidden = total - len(waiting) - len(claimed)
+            return [*waiting, *claimed], hidden
 
     @console.get("/", response_class=HTMLResponse)
     async def queue(request: Request, me: Who) -> Response:
+        cases, hidden = await queue_cases()
         return TEMPLATES.TemplateResponse(
             request,
             "queue.html",
-            {"me": me[0], "csrf": me[1], "cases": await queue_cases(), "now": deps.clock()},
+            {"me": me[0], "csrf": me[1], "cases": cases, "hidden": hidden, "now": deps.clock()},
         )
 
     @console.get("/queue/rows", response_class=HTMLResponse)
     async def queue_rows(request: Request, me: Who) -> Response:
         """The queue's rows alone, polled by the page every few seconds."""
+        cases, hidden = await queue_cases()
         return TEMPLATES.TemplateResponse(
-            request, "queue_rows.html", {"me": me[0], "cases": await queue_cases(), "now": deps.clock()}
+            request, "queue_rows.html", {"me": me[0], "cases": cases, "hidden": hidden, "now": deps.clock()}
         )
 
     @console.get("/cases/{case_id}", response_class=HTMLResponse)
