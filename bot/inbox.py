@@ -105,7 +105,7 @@ class Inbox:
             await self._take(take=False)
 
     async def _take(self, take: bool = True) -> None:
-        free = self.max_in_flight - len(self._in_flight) if take else 0
+        free = max(0, self.max_in_flight - len(self._in_flight)) if take else 0
         if free <= 0 and not self._done:
             return
         now = self.app.core.clock()

@@ -49,12 +49,17 @@ async def deliver_items(
     now = now or core.clock()
     sent = 0
     await _flush_unmarked(app)
+    half = timedelta(seconds=app.settings.workers.outbox_lease_s / 2)
     for _ in range(1 if user_id else rounds):
         items, users = await _lease(app, channel, audience, now, user_id)
+        leased_at = core.clock()
         if not items:
             break
         for n, item in enumerate(items):
-            waiting = [i.id for i in items[n + 1 :]]
+            # Half the lease gone: the items still waiting are leased again with this one's result.
+            waiting = [i.id for i in items[n + 1 :]] if core.clock() - leased_at > half else []
+            if waiting:
+                leased_at = core.clock()
             outcome = await _deliver_one(app, item, users.get(item.user_id), send, now, waiting)
             sent += outcome
             if not outcome and user_id:
@@ -91,7 +96,7 @@ async def _lease(
         items = await uow.outbox.take_due(
             channel, now, now + lease, BATCH, audience=audience, user_id=user_id
         )
-        users = {i.user_id: (await uow.users.get(i.user_id)) for i in items}
+        users = {user: await uow.users.get(user) for user in {i.user_id for i in items}}
         await uow.commit()
     return items, users
 

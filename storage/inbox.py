@@ -14,12 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, or_, select, text, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from handlers.models import Channel, InboxItem
 from storage.models import InboxRow
+from storage.repositories import insert_ignoring_duplicates
 
 log = logging.getLogger(__name__)
 # An update whose handling failed this many times (a worker died each time) is set aside.
@@ -51,24 +51,23 @@ class SqlAlchemyInboxRepository:
                 )
             earlier = select(InboxRow.id).where(InboxRow.chat_key == chat_key, InboxRow.status == "pending")
             free = (await self.session.execute(earlier.limit(1))).first() is None
-        row = InboxRow(
-            channel=channel.value,
-            delivery_id=delivery_id,
-            chat_key=chat_key,
-            payload=payload,
-            status="pending",
-            attempts=1 if free else 0,
-            lease_until=lease_until if free else None,
-            received_at=now,
-        )
-        try:
-            async with self.session.begin_nested():
-                self.session.add(row)
-        except IntegrityError:
+        values = {
+            "channel": channel.value,
+            "delivery_id": delivery_id,
+            "chat_key": chat_key,
+            "payload": payload,
+            "status": "pending",
+            "attempts": 1 if free else 0,
+            "lease_until": lease_until if free else None,
+            "received_at": now,
+        }
+        stmt = insert_ignoring_duplicates(self.session, InboxRow, values).returning(InboxRow.id)
+        added = (await self.session.execute(stmt)).scalar()
+        if added is None:
             return False, None
         if not free:
             return True, None
-        return True, InboxItem(id=row.id, channel=channel, chat_key=chat_key, payload=payload, attempts=1)
+        return True, InboxItem(id=added, channel=channel, chat_key=chat_key, payload=payload, attempts=1)
 
     async def take_due(
         self, now: datetime, lease_until: datetime, limit: int, done: Sequence[int] = ()
@@ -80,6 +79,8 @@ class SqlAlchemyInboxRepository:
                 .where(InboxRow.id.in_(list(done)))
                 .values(status="done", done_at=now, payload=None, lease_until=None)
             )
+        if limit <= 0:
+            return []  # a worker that is full only records what it finished
         earlier = aliased(InboxRow)
         blocked = (
             select(earlier.id)

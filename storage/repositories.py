@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, exists, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.models import (
@@ -135,6 +136,7 @@ class SqlAlchemyConversationRepository:
 class SqlAlchemyMessageRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._touched: dict[int, datetime] = {}
 
     async def add(
         self,
@@ -161,9 +163,12 @@ class SqlAlchemyMessageRepository:
         )
         self.session.add(row)
         await self.session.flush()
-        await self.session.execute(
-            update(ConversationRow).where(ConversationRow.id == conversation_id).values(updated_at=now)
-        )
+        if self._touched.get(conversation_id) != now:
+            # A turn's replies share one time: the conversation's is set once for them (per transaction).
+            await self.session.execute(
+                update(ConversationRow).where(ConversationRow.id == conversation_id).values(updated_at=now)
+            )
+            self._touched[conversation_id] = now
         return row.id
 
     async def set_text(self, message_id: int, text: str) -> None:
@@ -239,20 +244,17 @@ class SqlAlchemyDeliveryRepository:
 
     async def record(self, channel: Channel, delivery_id: str, message_id: int | None, now: datetime) -> bool:
         """Record a new delivery and its message; False when recorded before (also by another worker)."""
-        try:
-            async with self.session.begin_nested():
-                self.session.add(
-                    DeliveryRow(
-                        channel=channel.value,
-                        delivery_id=delivery_id,
-                        seen_at=now,
-                        message_id=message_id,
-                        answered=False,
-                    )
-                )
-        except IntegrityError:
-            return False
-        return True
+        values = {
+            "channel": channel.value,
+            "delivery_id": delivery_id,
+            "seen_at": now,
+            "message_id": message_id,
+            "answered": False,
+        }
+        stmt = insert_ignoring_duplicates(self.session, DeliveryRow, values).returning(
+            DeliveryRow.delivery_id
+        )
+        return (await self.session.execute(stmt)).first() is not None
 
     async def seen(self, channel: Channel, delivery_id: str) -> SeenDelivery | None:
         """The delivery as recorded before, or None."""
@@ -271,3 +273,11 @@ class SqlAlchemyDeliveryRepository:
         """Forget delivery ids seen before `cutoff`."""
         result = await self.session.execute(delete(DeliveryRow).where(DeliveryRow.seen_at < cutoff))
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+def insert_ignoring_duplicates(session: AsyncSession, table: type[Any], values: dict[str, Any]) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING (PostgreSQL and SQLite both have it): a duplicate is one
+    statement and no error, where a savepoint around a plain INSERT costs three."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return insert(table).values(**values).on_conflict_do_nothing()

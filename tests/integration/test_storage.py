@@ -331,3 +331,22 @@ class TestInbox:
         assert await self.take(make, now) == []  # nothing else is due while a's first is handled
         (taken,) = await self.take(make, now, done=(first.id,))
         assert taken > first.id
+
+    async def test_a_full_worker_records_what_it_finished_and_takes_nothing(
+        self, migrated: AsyncEngine
+    ) -> None:
+        """Found by the benchmark: a worker at its limit asked for LIMIT 0 or less (PostgreSQL: 2201W)."""
+        make = uow_factory(migrated)
+        now = datetime(2026, 11, 29, 12, tzinfo=UTC)
+        async with make() as uow:
+            await uow.inbox.add(Channel.TELEGRAM, "a", "u1", {}, now)
+            await uow.inbox.add(Channel.TELEGRAM, "b", "u2", {}, now)
+            await uow.commit()
+        (first, _) = await self.take(make, now)
+        async with make() as uow:
+            assert await uow.inbox.take_due(now, now + timedelta(seconds=10), 0, done=(first,)) == []
+            assert await uow.inbox.take_due(now, now + timedelta(seconds=10), -3) == []
+            await uow.commit()
+        async with migrated.connect() as conn:
+            statuses = (await conn.execute(text("SELECT status FROM inbox ORDER BY id"))).scalars().all()
+        assert statuses == ["done", "pending"]
