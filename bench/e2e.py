@@ -50,7 +50,12 @@ PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.
 SECRET = "bench-webhook-secret"
 WEBHOOK = "/webhooks/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-SYSTEMS = {"sqlite": "notalone sqlite", "postgres": "notalone postgres", "echo": "ptb echo"}
+SYSTEMS = {
+    "sqlite": "notalone sqlite",
+    "postgres": "notalone postgres",
+    "postgres2": "notalone pg x2",
+    "echo": "ptb echo",
+}
 GREETINGS = ("xin chào", "chào bot ạ", "alo, có ai ở đây không", "hi bạn, mình hỏi chút được không")
 UNLIMITED_SENDS = 1_000_000
 
@@ -105,12 +110,14 @@ async def student(
     texts: list[str],
     fake: TimedTelegram,
     session: aiohttp.ClientSession,
-    url: str,
+    urls: list[str],
     timeout: float,
     stats: Stats,
 ) -> None:
-    """Send each message by webhook and wait for the bot's answer before the next one."""
-    for text in texts:
+    """Send each message by webhook and wait for the bot's answer before the next one (with several
+    workers, a chat's messages go to them in turn, as a round-robin proxy would send them)."""
+    for n, text in enumerate(texts):
+        url = urls[(chat_id + n) % len(urls)]
         update = fake.message_update(chat_id, text)
         reply = fake.expect(chat_id)
         started = time.perf_counter()
@@ -135,7 +142,7 @@ async def student(
 
 
 async def load(
-    fake: TimedTelegram, base_url: str, plan: dict[int, list[str]], timeout: float
+    fake: TimedTelegram, base_urls: list[str], plan: dict[int, list[str]], timeout: float
 ) -> tuple[Stats, float]:
     """All students at once; returns their stats and the wall time to the last reply."""
     stats = Stats()
@@ -146,7 +153,7 @@ async def load(
         started = time.perf_counter()
         await asyncio.gather(
             *(
-                student(chat, texts, fake, session, base_url + WEBHOOK, timeout, stats)
+                student(chat, texts, fake, session, [u + WEBHOOK for u in base_urls], timeout, stats)
                 for chat, texts in plan.items()
             )
         )
@@ -324,27 +331,45 @@ async def run_system(system: str, args: argparse.Namespace) -> Result:
             workdir = Path(tmp)
             async with contextlib.AsyncExitStack() as stack:
                 db_url = (
-                    await stack.enter_async_context(postgres_database()) if system == "postgres" else None
+                    await stack.enter_async_context(postgres_database())
+                    if system in ("postgres", "postgres2")
+                    else None
                 )
-                process, base_url = await stack.enter_async_context(
-                    bot_process(system, fake, workdir, db_url, args)
-                )
-                await wait_ready(process, base_url, workdir / "bot.log")
+                # postgres2: two worker processes on one database (the scale-out of deploy/).
+                workers = []
+                for n in range(2 if system == "postgres2" else 1):
+                    folder = workdir / f"worker{n}"
+                    folder.mkdir()
+                    serving = "postgres" if system == "postgres2" else system
+                    workers.append(
+                        (
+                            await stack.enter_async_context(bot_process(serving, fake, folder, db_url, args)),
+                            folder,
+                        )
+                    )
+                for (process, base_url), folder in workers:
+                    await wait_ready(process, base_url, folder / "bot.log")
+                urls = [base_url for (_, base_url), _ in workers]
+                processes = [process for (process, _), _ in workers]
                 warm = conversations(args.warmup, 3, first_chat=9_000_000)
-                await load(fake, base_url, warm, args.timeout)
+                await load(fake, urls, warm, args.timeout)
                 plan = conversations(args.students, args.messages)
                 if args.profile:
-                    process.send_signal(signal.SIGUSR1)
-                bot_before, own_before = cpu_seconds(process.pid), own_cpu_seconds()
-                stats, wall = await load(fake, base_url, plan, args.timeout)
-                bot_cpu = cpu_seconds(process.pid) - bot_before
+                    processes[0].send_signal(signal.SIGUSR1)
+                bot_before = sum(cpu_seconds(p.pid) for p in processes)
+                own_before = own_cpu_seconds()
+                stats, wall = await load(fake, urls, plan, args.timeout)
+                bot_cpu = sum(cpu_seconds(p.pid) for p in processes) - bot_before
                 driver_cpu = own_cpu_seconds() - own_before
                 if args.profile:
-                    process.send_signal(signal.SIGUSR2)
-                    await wait_for_file(workdir / "profile.pstats")
-                rss = proc_status(process.pid, "VmHWM")
-            profile = summarize(workdir / "profile.pstats") if args.profile else {}
-            problems = log_problems(workdir / "bot.log")
+                    processes[0].send_signal(signal.SIGUSR2)
+                    await wait_for_file(workdir / "worker0" / "profile.pstats")
+                rss = max(proc_status(p.pid, "VmHWM") for p in processes)
+            profile = summarize(workdir / "worker0" / "profile.pstats") if args.profile else {}
+            problems: dict[str, int] = {}
+            for _, folder in workers:
+                for problem, count in log_problems(folder / "bot.log").items():
+                    problems[problem] = problems.get(problem, 0) + count
     finally:
         await fake.stop()
     return Result(
@@ -378,6 +403,8 @@ def log_problems(path: Path) -> dict[str, int]:
         key = f"{entry['level']}: {entry.get('event')}"
         if entry.get("exception"):
             key += f" ({entry['exception']})"
+        if entry.get("error"):
+            key += f" [{entry['error']}]"
         found[key] = found.get(key, 0) + 1
     return found
 
