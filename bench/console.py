@@ -20,10 +20,8 @@ import contextlib
 import math
 import os
 import random
-import resource
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,11 +39,18 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.measure import (  # noqa: E402
+    cpu_seconds,
+    free_port,
+    own_cpu_seconds,
+    postgres_database,
+    proc_status,
+)
+
 if TYPE_CHECKING:
     from handlers.ports import Classifier
 
 CACHE = ROOT / "data" / "nlu-cache"  # shared with bench/e2e.py; /data/ is ignored by git
-PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 KEY = "bench-console-pseudonym-key-" + "k" * 16
 GREETINGS = ("xin chào", "chào bot ạ", "alo, có ai ở đây không", "hi bạn, mình hỏi chút được không")
 SEED_CONCURRENCY = 8
@@ -79,7 +84,7 @@ async def student_plans(
     """What each student sends (None: the «talk to a counselor» button). The first `urgent` students
     send a crisis message (it opens an urgent case by itself), the next ones two scam messages and the
     button; everyone else one message, a greeting or a scam. Texts the classifier takes for a crisis are
-    left out of those (it flags "hi bạn, mình hỏi chút được không"): each would open an urgent case."""
+    left out of those (each would open an urgent case; greetings were once among them)."""
     from nlu.data import DEV_DIR, load_examples
 
     dev = load_examples(DEV_DIR)
@@ -182,26 +187,6 @@ async def seed(config: Path, args: argparse.Namespace) -> Seeded:
 
 
 # The server process ---------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def rss_mb(pid: int, key: str = "VmRSS") -> float:
-    """A memory field of /proc/<pid>/status in MB (VmRSS now, VmHWM the peak so far)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def postgres_cpu_seconds() -> float:
     """CPU time of all local PostgreSQL processes (the server runs on this machine)."""
     total = 0.0
@@ -217,31 +202,6 @@ def machine_ticks() -> tuple[int, int]:
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     total = sum(values[:8])  # guest time is already counted in user
     return total - values[3] - values[4], total
-
-
-def own_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-@asynccontextmanager
-async def postgres_database() -> AsyncIterator[str]:
-    """A new database bench_console_<random>, dropped afterwards (also on Ctrl-C)."""
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(PG_URL)
-    admin = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
-    )
-    name = f"bench_console_{secrets.token_hex(6)}"
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with contextlib.suppress(Exception):
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 def write_config(workdir: Path, db_url: str | None) -> Path:
@@ -430,7 +390,7 @@ async def shown_cases(counselor: CounselorClient) -> tuple[int, int]:
 async def sample_rss(pid: int, peak: list[float]) -> None:
     while True:
         with contextlib.suppress(OSError):
-            peak[0] = max(peak[0], rss_mb(pid))
+            peak[0] = max(peak[0], proc_status(pid))
         await asyncio.sleep(0.25)
 
 
@@ -439,7 +399,11 @@ async def run_db(db: str, args: argparse.Namespace) -> Result:
     with tempfile.TemporaryDirectory(prefix=f"bench-console-{db}-") as tmp:
         workdir = Path(tmp)
         async with contextlib.AsyncExitStack() as stack:
-            db_url = await stack.enter_async_context(postgres_database()) if db == "postgresql" else None
+            db_url = (
+                await stack.enter_async_context(postgres_database("bench_console"))
+                if db == "postgresql"
+                else None
+            )
             config = write_config(workdir, db_url)
             print(f"{db}: seeding ...", file=sys.stderr, flush=True)
             seeded = await seed(config, args)
@@ -475,7 +439,7 @@ async def run_db(db: str, args: argparse.Namespace) -> Result:
                 *(c.work(seeded.case_ids, time.perf_counter() + 1, warm) for c in counselors)
             )
             shown = await shown_cases(counselors[0])
-            peak = [rss_mb(process.pid)]
+            peak = [proc_status(process.pid)]
             rss_before = peak[0]
             sampler = asyncio.create_task(sample_rss(process.pid, peak))
             server_before, own_before = cpu_seconds(process.pid), own_cpu_seconds()
@@ -493,7 +457,7 @@ async def run_db(db: str, args: argparse.Namespace) -> Result:
                 (os.cpu_count() or 1) * (busy_after - busy_before) / max(1, ticks_after - ticks_before)
             )
             sampler.cancel()
-            lifetime_peak = rss_mb(process.pid, "VmHWM")
+            lifetime_peak = proc_status(process.pid, "VmHWM")
             costs |= await cpu_per_request(process.pid, counselors, seeded.case_ids, COST_REQUESTS)
         problems = log_problems(workdir / "serve.log")
     return Result(

@@ -20,10 +20,7 @@ import cProfile
 import json
 import os
 import pstats
-import resource
-import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,10 +40,10 @@ from telegram.ext import Application, ContextTypes, MessageHandler, filters
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.measure import cpu_seconds, free_port, own_cpu_seconds, postgres_database, proc_status  # noqa: E402
 from tests.integration.fake_telegram import FakeTelegram  # noqa: E402
 
 CACHE = ROOT / "data" / "nlu-cache"
-PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 SECRET = "bench-webhook-secret"
 WEBHOOK = "/webhooks/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -183,51 +180,6 @@ def conversations(students: int, messages: int, first_chat: int = 1) -> dict[int
 
 
 # The bot process, seen from the driver ------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def proc_status(pid: int, key: str) -> float:
-    """A field of /proc/<pid>/status in MB (VmHWM: peak resident memory)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def own_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-@asynccontextmanager
-async def postgres_database() -> AsyncIterator[str]:
-    """A new database bench_<random> for one run, dropped afterwards (also on Ctrl-C)."""
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(PG_URL)
-    admin = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
-    )
-    name = f"bench_{secrets.token_hex(6)}"
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with contextlib.suppress(Exception):
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
 @asynccontextmanager
 async def bot_process(
     system: str, fake: FakeTelegram, workdir: Path, db_url: str | None, args: argparse.Namespace

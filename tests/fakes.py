@@ -42,6 +42,7 @@ class InMemoryStore:
         self.outbox: dict[int, OutboxItem] = {}
         self.deliveries: dict[tuple[str, str], tuple[datetime, int | None, bool]] = {}
         self.fingerprints: list[tuple[str, Fingerprint, datetime]] = []
+        self.inbox: dict[int, dict[str, Any]] = {}
         self.ids = itertools.count(1)
         self.commits = 0
 
@@ -364,7 +365,7 @@ class InMemoryDeliveryRepository:
 
 
 class InMemoryInboxRepository:
-    """Enough of the inbox for the core's unit tests (the channels' inbox is tested on real databases)."""
+    """The inbox's rules in memory (the SQL version is tested on both real databases)."""
 
     def __init__(self, pending: InMemoryStore) -> None:
         self.s = pending
@@ -378,18 +379,63 @@ class InMemoryInboxRepository:
         now: datetime,
         lease_until: datetime | None = None,
     ) -> tuple[bool, InboxItem | None]:
-        raise NotImplementedError
+        if any(r["channel"] is channel and r["delivery_id"] == delivery_id for r in self.s.inbox.values()):
+            return False, None
+        free = lease_until is not None and not self._earlier(chat_key, None)
+        row = {
+            "id": next(self.s.ids),
+            "channel": channel,
+            "delivery_id": delivery_id,
+            "chat_key": chat_key,
+            "payload": payload,
+            "status": "pending",
+            "attempts": 1 if free else 0,
+            "lease_until": lease_until if free else None,
+        }
+        self.s.inbox[row["id"]] = row
+        return True, self._item(row) if free else None
 
     async def take_due(
         self, now: datetime, lease_until: datetime, limit: int, done: Sequence[int] = ()
     ) -> list[InboxItem]:
-        raise NotImplementedError
+        for item_id in done:
+            self.s.inbox[item_id] |= {"status": "done", "payload": None}
+        due = [
+            r
+            for r in self.s.inbox.values()
+            if r["status"] == "pending"
+            and (r["lease_until"] is None or r["lease_until"] <= now)
+            and not self._earlier(r["chat_key"], r["id"])
+        ][: max(limit, 0)]
+        for row in due:
+            row |= {"lease_until": lease_until, "attempts": row["attempts"] + 1}
+        return [self._item(r) for r in due]
 
     async def renew(self, item_ids: Sequence[int], lease_until: datetime) -> None:
-        raise NotImplementedError
+        for item_id in item_ids:
+            self.s.inbox[item_id]["lease_until"] = lease_until
 
     async def purge_done_before(self, cutoff: datetime) -> int:
-        return 0
+        done = [k for k, r in self.s.inbox.items() if r["status"] != "pending"]
+        for key in done:
+            del self.s.inbox[key]
+        return len(done)
+
+    def _earlier(self, chat_key: str, before: int | None) -> bool:
+        return any(
+            r["chat_key"] == chat_key and r["status"] == "pending" and (before is None or r["id"] < before)
+            for r in self.s.inbox.values()
+        )
+
+    @staticmethod
+    def _item(row: dict[str, Any]) -> InboxItem:
+        return InboxItem(
+            id=row["id"],
+            channel=row["channel"],
+            chat_key=row["chat_key"],
+            payload=row["payload"],
+            attempts=row["attempts"],
+        )
 
 
 class InMemoryFingerprintRepository:
@@ -430,6 +476,7 @@ class InMemoryUnitOfWork:
         self.pending.outbox = dict(self.store.outbox)
         self.pending.deliveries = dict(self.store.deliveries)
         self.pending.fingerprints = list(self.store.fingerprints)
+        self.pending.inbox = {k: dict(v) for k, v in self.store.inbox.items()}
         self.pending.ids = self.store.ids
         self.users = InMemoryUserRepository(self.pending)
         self.conversations = InMemoryConversationRepository(self.pending)
@@ -456,6 +503,7 @@ class InMemoryUnitOfWork:
         self.store.outbox = dict(self.pending.outbox)
         self.store.deliveries = dict(self.pending.deliveries)
         self.store.fingerprints = list(self.pending.fingerprints)
+        self.store.inbox = self.pending.inbox
         self.store.commits += 1
 
     async def rollback(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,12 +72,9 @@ def app_env() -> dict[str, str]:
     return {}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def app_db(request: pytest.FixtureRequest) -> AsyncIterator[str | None]:
-    """The app's database: SQLite under the data directory, or a new PostgreSQL database per test."""
-    if request.param == "sqlite":
-        yield None
-        return
+@asynccontextmanager
+async def pg_database() -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database; its URL; dropped afterwards."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = await _pg_admin()
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -85,6 +83,16 @@ async def app_db(request: pytest.FixtureRequest) -> AsyncIterator[str | None]:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def app_db(request: pytest.FixtureRequest) -> AsyncIterator[str | None]:
+    """The app's database: SQLite under the data directory, or a new PostgreSQL database per test."""
+    if request.param == "sqlite":
+        yield None
+        return
+    async with pg_database() as url:
+        yield url
 
 
 @pytest.fixture

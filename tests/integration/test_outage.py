@@ -18,7 +18,7 @@ from bot.telegram.app import build_application
 from bot.web import SECRET_HEADER, WEBHOOK_PATH, create_web_app
 from storage.models import ConversationRow, MessageRow, OutboxRow, UserRow
 from tests.conftest import CRISIS, SCAM
-from tests.integration.conftest import PG_URL, _pg_admin
+from tests.integration.conftest import pg_database
 from tests.integration.fake_telegram import FakeTelegram
 from tests.integration.test_scaleout import free_port, repeats
 
@@ -31,18 +31,8 @@ TEXTS = [SCAM, "có người bảo mình gửi mã OTP cho họ", CRISIS]
 @pytest.fixture
 async def app_db() -> AsyncIterator[str]:
     """PostgreSQL only: this is the deployment's fault."""
-    import uuid  # noqa: PLC0415
-
-    from sqlalchemy.engine import make_url  # noqa: PLC0415
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await _pg_admin()
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with pg_database() as url:
+        yield url
 
 
 @pytest.fixture

@@ -13,13 +13,13 @@ Bot API. Checked from the database and from what the fake Bot API received:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +31,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.conftest import CRISIS, SCAM
-from tests.integration.conftest import PG_URL, _pg_admin
+from tests.integration.conftest import pg_database
 from tests.integration.fake_telegram import FakeTelegram
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -203,10 +203,8 @@ async def cluster(tmp_path: Path, nlu_cache: Path) -> AsyncIterator[Cluster]:
         pytest.fail("Debian's nginx is needed (.ci/run installs it)")
     fake = FakeTelegram()
     await fake.start()
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await _pg_admin()
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    db_url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    databases = contextlib.AsyncExitStack()
+    db_url = await databases.enter_async_context(pg_database())
     proxy_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOTALONE_")}
     env |= {
@@ -242,8 +240,7 @@ async def cluster(tmp_path: Path, nlu_cache: Path) -> AsyncIterator[Cluster]:
                 process.terminate()
                 process.wait(timeout=30)
         await fake.stop()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        await databases.aclose()
 
 
 def worker_ports(cluster: Cluster) -> list[int]:
