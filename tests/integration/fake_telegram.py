@@ -1,12 +1,14 @@
 """A local fake of the Telegram Bot API (aiohttp on 127.0.0.1:0) for driving the real PTB Application.
 
 It implements the methods the bot calls, records every call in `.calls`, serves `getUpdates` from
-`push_update()`, and can be told to fail the next calls of a method (429 with retry_after, 500, ...).
+`push_update()`, and can be told to fail the next calls of a method (429 with retry_after, 500, ...)
+or to answer a method's calls for one chat slowly (`delays`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -32,6 +34,7 @@ class FakeTelegram:
     url: str = ""
     files: dict[str, bytes] = field(default_factory=dict)
     outages: dict[str, tuple[float, Any, float]] = field(default_factory=dict)
+    delays: dict[tuple[str, int], float] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -184,6 +187,8 @@ class FakeTelegram:
             )
         params = await self._params(request)
         self.calls.append(Call(method, params))
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            await asyncio.sleep(self.delays[(method, int(params["chat_id"]))])
         outage = self.outages.get(method)
         if outage is not None and time.monotonic() < outage[0]:
             self.calls[-1].ok = False
