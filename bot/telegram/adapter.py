@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from telegram import Message, Update
 from telegram.constants import ChatAction, ChatType
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.main import App
+from bot.telegram.calls import call_api
 from bot.telegram.outbox import deliver_due
 from bot.telegram.render import hotline_keyboard, keyboard, text_of
 from handlers.models import Channel, Incoming, MessageKind, Reply
@@ -79,28 +79,15 @@ def strip_mention(text: str, bot_username: str) -> str:
 
 
 async def send(context: ContextTypes.DEFAULT_TYPE, chat_id: int, reply: Reply) -> None:
-    """Send one reply, retrying what Telegram says may be retried (429 after its wait, 5xx, timeouts)."""
+    """Send a reply that has no outbox item (the apology when storage is down, the /xoa
+    confirmation): retried at once, a 429 waited out for up to a minute, as nothing sends it later."""
     svc = services(context)
-    for attempt in range(1, SEND_ATTEMPTS + 1):
-        try:
-            await context.bot.send_message(
-                chat_id, text_of(reply), reply_markup=keyboard(reply.buttons, svc.public_base_url)
-            )
-            return
-        except RetryAfter as exc:
-            wait = (
-                exc.retry_after
-                if isinstance(exc.retry_after, int | float)
-                else exc.retry_after.total_seconds()
-            )
-            await asyncio.sleep(min(float(wait), 60.0))
-        except (BadRequest, Forbidden):
-            raise  # not retryable: the chat is gone or the request is wrong
-        except NetworkError:
-            if attempt == SEND_ATTEMPTS:
-                raise
-            await asyncio.sleep(0.5 * 2**attempt)
-    raise NetworkError("gave up sending after retries")
+    markup = keyboard(reply.buttons, svc.public_base_url)
+    await call_api(
+        lambda: context.bot.send_message(chat_id, text_of(reply), reply_markup=markup),
+        attempts=SEND_ATTEMPTS,
+        max_wait_s=60.0,
+    )
 
 
 async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, msg: Incoming) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -11,6 +10,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
 from bot.main import App
 from bot.outbox import TryLater, Undeliverable, deliver_items
+from bot.telegram.calls import call_api
 from bot.telegram.render import keyboard
 from handlers.models import Channel
 
@@ -21,19 +21,14 @@ QUICK_ATTEMPTS = 3
 async def translated(call: Callable[[], Awaitable[Any]]) -> None:
     """Run a Bot API call; Telegram's errors become the outbox's (gone for good, or try later).
     A network error or 5xx is retried quickly first: a student waiting for an answer should not
-    wait for the next round of the outbox over a blip. (429s are waited out by PTB's rate limiter.)"""
-    for attempt in range(1, QUICK_ATTEMPTS + 1):
-        try:
-            await call()
-            return
-        except (Forbidden, BadRequest) as exc:
-            raise Undeliverable(type(exc).__name__) from exc
-        except RetryAfter as exc:
-            raise TryLater(type(exc).__name__) from exc
-        except NetworkError as exc:  # NetworkError covers timeouts and 5xx
-            if attempt == QUICK_ATTEMPTS:
-                raise TryLater(type(exc).__name__) from exc
-            await asyncio.sleep(0.25 * 2**attempt)
+    wait for the next round of the outbox over a blip. (PTB's rate limiter waits out 429s; one that
+    still comes through goes back to the outbox, which waits.)"""
+    try:
+        await call_api(call, attempts=QUICK_ATTEMPTS)
+    except (Forbidden, BadRequest) as exc:
+        raise Undeliverable(type(exc).__name__) from exc
+    except (RetryAfter, NetworkError) as exc:  # NetworkError covers timeouts and 5xx
+        raise TryLater(type(exc).__name__) from exc
 
 
 async def deliver_due(
