@@ -20,6 +20,7 @@ import cProfile
 import json
 import os
 import pstats
+import shutil
 import signal
 import statistics
 import subprocess
@@ -318,6 +319,8 @@ async def run_system(system: str, args: argparse.Namespace) -> Result:
                     await wait_for_file(workdir / "worker0" / "profile.pstats")
                 rss = max(proc_status(p.pid, "VmHWM") for p in processes)
             profile = summarize(workdir / "worker0" / "profile.pstats") if args.profile else {}
+            if args.profile and args.keep_profile:
+                shutil.copy(workdir / "worker0" / "profile.pstats", f"{args.keep_profile}.{system}.pstats")
             problems: dict[str, int] = {}
             for _, folder in workers:
                 for problem, count in log_problems(folder / "bot.log").items():
@@ -597,6 +600,11 @@ def main() -> None:
         "--telegram-limit", action="store_true", help="keep the configured Telegram send limit"
     )
     parser.add_argument("--profile", action="store_true", help="cProfile the bot during the timed part")
+    parser.add_argument(
+        "--keep-profile",
+        metavar="PREFIX",
+        help="with --profile: keep the raw profile as PREFIX.<system>.pstats",
+    )
     parser.add_argument("--serve", choices=["sqlite", "postgres", "echo"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
