@@ -4,6 +4,7 @@ their order (only the oldest pending one is due) and each is sent once."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -67,25 +68,40 @@ async def deliver_items(
     return sent
 
 
-async def deliver_turn(app: App, channel: Channel, user_id: str, send_all: SendAll) -> int:
-    """A student's due items sent together by `send_all(items, user)` (a channel that renders a
-    turn as a whole, e.g. numbered options over its messages); all are recorded in one transaction."""
-    now = app.core.clock()
+async def deliver_turn(
+    app: App, channel: Channel, user_id: str, send_all: SendAll, *, now: datetime | None = None
+) -> int:
+    """A student's due items sent turn by turn by `send_all(items, user)` (a channel that renders a
+    turn as a whole, e.g. numbered options over its messages); each turn is recorded in one
+    transaction. A turn that cannot be sent now holds back the ones after it: order is kept."""
+    now = now or app.core.clock()
     await _flush_unmarked(app)
     items, users = await _lease(app, channel, "student", now, user_id)
-    if not items:
-        return 0
-    error: Exception | None = None
-    try:
-        await send_all(items, users.get(user_id))
-    except (Undeliverable, TryLater) as exc:
-        error = exc
-    outcome = "sent" if error is None else "give_up" if isinstance(error, Undeliverable) else "retry"
-    await _record(app, items, outcome, now)
-    if error is not None:
-        log.warning("outbox turn not delivered", extra={"user": user_id, "error": type(error).__name__})
-        return 0
-    return len(items)
+    turns = [list(turn) for _, turn in itertools.groupby(items, key=lambda item: item.created_at)]
+    sent = 0
+    for n, turn in enumerate(turns):
+        try:
+            await send_all(turn, users.get(user_id))
+        except (Undeliverable, TryLater) as exc:
+            rest = [item for later in turns[n:] for item in later]
+            await _record(app, rest, "give_up" if isinstance(exc, Undeliverable) else "retry", now)
+            log.warning("outbox turn not delivered", extra={"user": user_id, "error": type(exc).__name__})
+            return sent
+        await _record(app, turn, "sent", now)
+        sent += len(turn)
+    return sent
+
+
+async def deliver_turns(app: App, channel: Channel, send_all: SendAll, *, now: datetime | None = None) -> int:
+    """Every student's due items, turn by turn (the background round of such a channel): a turn
+    sent late reads as it would have read on time."""
+    now = now or app.core.clock()
+    async with app.core.uow() as uow:
+        students = await uow.outbox.students_due(channel, now, BATCH)
+    sent = 0
+    for user_id in students:
+        sent += await deliver_turn(app, channel, user_id, send_all, now=now)
+    return sent
 
 
 async def _lease(

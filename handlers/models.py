@@ -262,6 +262,9 @@ class OutboxItem(Frozen):
     # "student", or "counselors": an alert for the case's topic in the counselors' group.
     audience: str = "student"
     case_id: int | None = None
+    # Replies of one turn share the time they were stored: a channel that renders a turn as a whole
+    # (Zalo's numbered options) sends them together, also when they are sent late.
+    created_at: datetime | None = None
 
 
 class Counselor(Frozen):

@@ -446,6 +446,10 @@ class OutboxRepository(Protocol):
         """Lease due messages to this worker (of one student only, when `user_id` is given)."""
         ...
 
+    async def students_due(self, channel: Channel, now: datetime, limit: int) -> list[str]:
+        """Students with a message due for them now, oldest first (nothing is leased)."""
+        ...
+
     async def mark_sent(self, item_id: int, now: datetime) -> None:
         """Delivered: never sent again."""
         ...

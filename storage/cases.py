@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Exists, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -157,6 +157,21 @@ class SqlAlchemyCaseRepository:
         )
 
 
+def _earlier_pending() -> Exists:
+    """An earlier item of the same student and audience is pending: this one waits (order is kept)."""
+    earlier = aliased(OutboxRow)
+    return (
+        select(earlier.id)
+        .where(
+            earlier.user_id == OutboxRow.user_id,
+            earlier.audience == OutboxRow.audience,
+            earlier.status == "pending",
+            earlier.id < OutboxRow.id,
+        )
+        .exists()
+    )
+
+
 class SqlAlchemyOutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -203,17 +218,6 @@ class SqlAlchemyOutboxRepository:
         Only the oldest pending message of each student (per audience) is due: a later one never
         overtakes one that is being retried or is leased by another worker, so order is kept.
         """
-        earlier = aliased(OutboxRow)
-        blocked = (
-            select(earlier.id)
-            .where(
-                earlier.user_id == OutboxRow.user_id,
-                earlier.audience == OutboxRow.audience,
-                earlier.status == "pending",
-                earlier.id < OutboxRow.id,
-            )
-            .exists()
-        )
         stmt = (
             select(OutboxRow)
             .where(
@@ -221,7 +225,7 @@ class SqlAlchemyOutboxRepository:
                 OutboxRow.audience == audience,
                 OutboxRow.status == "pending",
                 OutboxRow.next_attempt_at <= now,
-                ~blocked,
+                ~_earlier_pending(),
             )
             .order_by(OutboxRow.id)
             .limit(limit)
@@ -236,6 +240,22 @@ class SqlAlchemyOutboxRepository:
             row.attempts += 1
         await self.session.flush()
         return [OutboxItem.model_validate(r, from_attributes=True) for r in rows]
+
+    async def students_due(self, channel: Channel, now: datetime, limit: int) -> list[str]:
+        """Students with a message due for them now, oldest first (nothing is leased)."""
+        stmt = (
+            select(OutboxRow.user_id)
+            .where(
+                OutboxRow.channel == channel.value,
+                OutboxRow.audience == "student",
+                OutboxRow.status == "pending",
+                OutboxRow.next_attempt_at <= now,
+                ~_earlier_pending(),
+            )
+            .order_by(OutboxRow.id)
+            .limit(limit)
+        )
+        return list((await self.session.execute(stmt)).scalars())
 
     async def _student_due(
         self, channel: Channel, audience: str, user_id: str, now: datetime, limit: int

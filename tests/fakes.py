@@ -300,6 +300,7 @@ class InMemoryOutboxRepository:
             buttons=buttons,
             audience=audience,
             case_id=case_id,
+            created_at=now,
         )
         self.s.outbox[item.id] = item
         return item.id
@@ -319,6 +320,12 @@ class InMemoryOutboxRepository:
             if i.channel is channel and i.audience == audience and user_id in (None, i.user_id)
         ]
         return found[:limit]
+
+    async def students_due(self, channel: Channel, now: datetime, limit: int) -> list[str]:
+        found = [
+            i.user_id for i in self.s.outbox.values() if i.channel is channel and i.audience == "student"
+        ]
+        return list(dict.fromkeys(found))[:limit]
 
     async def mark_sent(self, item_id: int, now: datetime) -> None:
         self.s.outbox.pop(item_id, None)

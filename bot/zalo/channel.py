@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.chatlocks import ChatLocks
 from bot.main import App, StartupError
-from bot.outbox import TryLater, Undeliverable, deliver_items, deliver_turn
+from bot.outbox import TryLater, Undeliverable, deliver_turn, deliver_turns
 from bot.settings import Settings
 from bot.zalo.client import RETRYABLE, ZaloClient, ZaloError, ZaloUnauthorized
 from bot.zalo.render import render_turn
@@ -139,12 +139,9 @@ class ZaloChannel:
 
     # The outbox -------------------------------------------------------------------------------
     async def deliver_due(self, *, now: datetime | None = None) -> int:
-        """Send students on Zalo what is due for them now (counselors' replies, notices, retries)."""
-
-        async def send(item: OutboxItem, user: Any) -> None:
-            await self._send_all([item], user)
-
-        return await deliver_items(self.app, Channel.ZALO, "student", send, now=now)
+        """Send students on Zalo what is due for them now (counselors' replies, notices, retries),
+        a turn's replies together so that its numbered options still count across the turn."""
+        return await deliver_turns(self.app, Channel.ZALO, self._send_all, now=now)
 
     async def _send_all(self, items: list[OutboxItem], user: Any) -> None:
         """Items rendered as one turn and sent; the outbox's errors for what went wrong."""

@@ -257,6 +257,31 @@ class TestCasesAndOutbox:
             listed = await uow.cases.listed(CaseStatus.CLAIMED)
             assert [c.id for c in listed] == [case.id]
 
+    async def test_students_due_are_those_whose_oldest_item_is_due_and_not_leased(
+        self, migrated: AsyncEngine
+    ) -> None:
+        make = uow_factory(migrated)
+        later = NOW + timedelta(seconds=5)
+        async with make() as uow:
+            for user in ("u_a", "u_b", "u_z"):
+                await uow.users.touch(user, Channel.ZALO, user, NOW)
+            turn_a = [await uow.outbox.add("u_a", Channel.ZALO, t, (), NOW) for t in ("một", "hai")]
+            await uow.outbox.add("u_b", Channel.ZALO, "ba", (), NOW)
+            await uow.outbox.add("u_b", Channel.ZALO, "bốn", (), later)  # a later turn of u_b
+            await uow.outbox.add("u_z", Channel.TELEGRAM, "khác kênh", (), NOW)
+            await uow.commit()
+        async with make() as uow:
+            assert await uow.outbox.students_due(Channel.ZALO, NOW, 10) == ["u_a", "u_b"]
+            assert await uow.outbox.students_due(Channel.ZALO, NOW, 1) == ["u_a"]
+            taken = await uow.outbox.take_due(
+                Channel.ZALO, NOW, NOW + timedelta(seconds=30), 10, user_id="u_a"
+            )
+            await uow.commit()
+        assert [i.id for i in taken] == turn_a
+        assert {i.created_at for i in taken} == {NOW}  # one turn: stored at one time
+        async with make() as uow:
+            assert await uow.outbox.students_due(Channel.ZALO, later, 10) == ["u_b"]  # u_a is leased
+
 
 class TestInbox:
     """The inbox's leasing rules, on both databases: one chat's updates one at a time and in order,

@@ -247,6 +247,34 @@ class TestWebhook:
         garbage = {"event_name": "message.text.received", "message": {"from": {"id": True}}}
         assert (await webhook.post(ZALO_WEBHOOK_PATH, json=garbage, headers=right)).status_code == 200
 
+    async def test_a_turn_sent_later_is_sent_as_one_turn_with_its_options_numbered_across_it(
+        self,
+        app: App,
+        webhook: httpx.AsyncClient,
+        zalo: FakeZalo,
+        channel: ZaloChannel,
+        settle: Callable[[], Awaitable[None]],
+    ) -> None:
+        right = {ZALO_SECRET_HEADER: SECRET}
+        await webhook.post(ZALO_WEBHOOK_PATH, json=zalo.update("w5", text="chào"), headers=right)
+        await settle()
+        down = Script(500, {"ok": False, "error_code": 500, "description": "x"})
+        zalo.script("sendMessage", *[down] * 3)  # longer than the client's retries: the turn waits
+        await webhook.post(ZALO_WEBHOOK_PATH, json=zalo.update("w5", text=SCAM), headers=right)
+        await settle()
+        before = len(zalo.texts("w5"))
+        assert await channel.deliver_due(now=app.core.clock() + timedelta(seconds=10)) >= 1
+        later = zalo.texts("w5")[before:]
+
+        # The same turn for a student whose Zalo worked: what the late student must get too.
+        await webhook.post(ZALO_WEBHOOK_PATH, json=zalo.update("w6", text="chào"), headers=right)
+        await webhook.post(ZALO_WEBHOOK_PATH, json=zalo.update("w6", text=SCAM), headers=right)
+        await settle()
+        at_once = zalo.texts("w6")[2:]
+        choose = "Trả lời bằng một con số để chọn:"
+        assert [choose in t for t in later] == [False] * (len(later) - 1) + [True]  # one list, at the end
+        assert later[-1].split(choose)[1] == at_once[-1].split(choose)[1]  # numbered 1-5 across the turn
+
 
 class TestHandoff:
     async def test_crisis_counselor_and_back_over_zalo(
