@@ -87,7 +87,10 @@ async def deliver_turn(
             await _record(app, rest, "give_up" if isinstance(exc, Undeliverable) else "retry", now)
             log.warning("outbox turn not delivered", extra={"user": user_id, "error": type(exc).__name__})
             return sent
-        await _record(app, turn, "sent", now)
+        # The turns still waiting keep their lease from now (a slow send must not let another worker
+        # take them).
+        waiting = [item.id for later in turns[n + 1 :] for item in later]
+        await _record(app, turn, "sent", now, waiting)
         sent += len(turn)
     return sent
 

@@ -275,6 +275,34 @@ class TestWebhook:
         assert [choose in t for t in later] == [False] * (len(later) - 1) + [True]  # one list, at the end
         assert later[-1].split(choose)[1] == at_once[-1].split(choose)[1]  # numbered 1-5 across the turn
 
+    async def test_two_turns_that_waited_are_sent_as_two_turns_in_order(
+        self,
+        app: App,
+        webhook: httpx.AsyncClient,
+        zalo: FakeZalo,
+        channel: ZaloChannel,
+        settle: Callable[[], Awaitable[None]],
+    ) -> None:
+        right = {ZALO_SECRET_HEADER: SECRET}
+        await webhook.post(ZALO_WEBHOOK_PATH, json=zalo.update("w7", text="chào"), headers=right)
+        await settle()
+        down = Script(500, {"ok": False, "error_code": 500, "description": "x"})
+        zalo.script("sendMessage", *[down] * 3)
+        await webhook.post(ZALO_WEBHOOK_PATH, json=zalo.update("w7", text=SCAM), headers=right)
+        await settle()
+        second = "có người bảo mình chuyển 500k để nhận quà"
+        await webhook.post(ZALO_WEBHOOK_PATH, json=zalo.update("w7", text=second), headers=right)
+        await settle()  # queued behind the first turn, which waits for Zalo: nothing overtakes it
+        before = len(zalo.texts("w7"))
+        assert await channel.deliver_due(now=app.core.clock() + timedelta(seconds=10)) >= 2
+        later = zalo.texts("w7")[before:]
+        choose = "Trả lời bằng một con số để chọn:"
+        ends = [n for n, t in enumerate(later) if choose in t]
+        assert len(ends) == 2 and ends[-1] == len(later) - 1  # each turn closes with its own list
+        assert all("\n1. " in later[n].split(choose)[1] for n in ends)  # each counts from 1
+        assert "iPhone" in "\n".join(later[: ends[0] + 1])  # the first turn first
+        assert "iPhone" not in "\n".join(later[ends[0] + 1 :])
+
 
 class TestHandoff:
     async def test_crisis_counselor_and_back_over_zalo(
