@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.measure import (  # noqa: E402
+    GREETINGS,
     cpu_seconds,
     free_port,
     own_cpu_seconds,
@@ -52,7 +53,6 @@ if TYPE_CHECKING:
 
 CACHE = ROOT / "data" / "nlu-cache"  # shared with bench/e2e.py; /data/ is ignored by git
 KEY = "bench-console-pseudonym-key-" + "k" * 16
-GREETINGS = ("xin chào", "chào bot ạ", "alo, có ai ở đây không", "hi bạn, mình hỏi chút được không")
 SEED_CONCURRENCY = 8
 LOGIN = "POST /console/login"
 CLAIM = "POST /api/cases/{id}/claim"

@@ -41,7 +41,14 @@ from telegram.ext import Application, ContextTypes, MessageHandler, filters
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import cpu_seconds, free_port, own_cpu_seconds, postgres_database, proc_status  # noqa: E402
+from bench.measure import (  # noqa: E402
+    GREETINGS,
+    cpu_seconds,
+    free_port,
+    own_cpu_seconds,
+    postgres_database,
+    proc_status,
+)
 from tests.integration.fake_telegram import FakeTelegram  # noqa: E402
 
 CACHE = ROOT / "data" / "nlu-cache"
@@ -54,7 +61,6 @@ SYSTEMS = {
     "postgres2": "notalone pg x2",
     "echo": "ptb echo",
 }
-GREETINGS = ("xin chào", "chào bot ạ", "alo, có ai ở đây không", "hi bạn, mình hỏi chút được không")
 UNLIMITED_SENDS = 1_000_000
 
 

@@ -84,8 +84,7 @@ async def deliver_turn(
             await send_all(turn, users.get(user_id))
         except (Undeliverable, TryLater) as exc:
             rest = [item for later in turns[n:] for item in later]
-            await _record(app, rest, "give_up" if isinstance(exc, Undeliverable) else "retry", now)
-            log.warning("outbox turn not delivered", extra={"user": user_id, "error": type(exc).__name__})
+            await _record(app, rest, _failed(exc, turn[0]), now)
             return sent
         # The turns still waiting keep their lease from now (a slow send must not let another worker
         # take them).
@@ -120,6 +119,16 @@ async def _lease(
     return items, users
 
 
+def _failed(exc: Undeliverable | TryLater, item: OutboxItem) -> str:
+    """Log why an item (or a turn, by its first item) was not delivered; the outcome to record."""
+    gone = isinstance(exc, Undeliverable)
+    log.warning(
+        "outbox item undeliverable" if gone else "outbox send failed; will retry",
+        extra={"user": item.user_id, "channel": item.channel.value, "error": str(exc)[:80]},
+    )
+    return "give_up" if gone else "retry"
+
+
 def _backoff(item: OutboxItem) -> int:
     return int(min(MAX_BACKOFF_S, 2 ** min(item.attempts, 8)))
 
@@ -129,19 +138,8 @@ async def _deliver_one(
 ) -> int:
     try:
         await send(item, user)
-    except Undeliverable as exc:
-        log.warning(
-            "outbox item undeliverable",
-            extra={"user": item.user_id, "channel": item.channel.value, "error": str(exc)[:80]},
-        )
-        await _record(app, [item], "give_up", now, waiting)
-        return 0
-    except TryLater as exc:
-        log.warning(
-            "outbox send failed; will retry",
-            extra={"user": item.user_id, "channel": item.channel.value, "error": str(exc)[:80]},
-        )
-        await _record(app, [item], "retry", now, waiting)
+    except (Undeliverable, TryLater) as exc:
+        await _record(app, [item], _failed(exc, item), now, waiting)
         return 0
     # Marked sent in its own transaction right after the platform accepted it; the items leased with
     # it that wait their turn keep their lease from now (a slow send must not let another worker

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import datetime
 
-from sqlalchemy import Exists, delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -157,10 +157,11 @@ class SqlAlchemyCaseRepository:
         )
 
 
-def _earlier_pending() -> Exists:
-    """An earlier item of the same student and audience is pending: this one waits (order is kept)."""
+def _due(channel: Channel, audience: str, now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Pending, due by `now`, and the oldest pending item of its student and audience: a later one
+    never overtakes one that is being retried or is leased by another worker, so order is kept."""
     earlier = aliased(OutboxRow)
-    return (
+    blocked = (
         select(earlier.id)
         .where(
             earlier.user_id == OutboxRow.user_id,
@@ -169,6 +170,13 @@ def _earlier_pending() -> Exists:
             earlier.id < OutboxRow.id,
         )
         .exists()
+    )
+    return (
+        OutboxRow.channel == channel.value,
+        OutboxRow.audience == audience,
+        OutboxRow.status == "pending",
+        OutboxRow.next_attempt_at <= now,
+        ~blocked,
     )
 
 
@@ -220,13 +228,7 @@ class SqlAlchemyOutboxRepository:
         """
         stmt = (
             select(OutboxRow)
-            .where(
-                OutboxRow.channel == channel.value,
-                OutboxRow.audience == audience,
-                OutboxRow.status == "pending",
-                OutboxRow.next_attempt_at <= now,
-                ~_earlier_pending(),
-            )
+            .where(*_due(channel, audience, now))
             .order_by(OutboxRow.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -245,13 +247,7 @@ class SqlAlchemyOutboxRepository:
         """Students with a message due for them now, oldest first (nothing is leased)."""
         stmt = (
             select(OutboxRow.user_id)
-            .where(
-                OutboxRow.channel == channel.value,
-                OutboxRow.audience == "student",
-                OutboxRow.status == "pending",
-                OutboxRow.next_attempt_at <= now,
-                ~_earlier_pending(),
-            )
+            .where(*_due(channel, "student", now))
             .order_by(OutboxRow.id)
             .limit(limit)
         )

@@ -18,8 +18,10 @@ from telegram import Update
 from bot.main import App
 from bot.telegram.outbox import deliver_due
 from bot.web import TelegramApp
+from counselor import console as console_module
 from counselor.console import ConsoleDeps, create_console, hash_password
 from nlu.data import load_examples
+from tests.conftest import CRISIS
 from tests.integration.fake_telegram import FakeTelegram
 
 XSS = "<script>alert('x')</script> chuyển tiền ngay không tao tung ảnh của mày"
@@ -101,6 +103,20 @@ class TestLogin:
 
 
 class TestCaseWork:
+    async def test_a_long_queue_says_how_many_cases_it_does_not_show(
+        self,
+        telegram: TelegramApp,
+        fake: FakeTelegram,
+        console: httpx.AsyncClient,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setattr(console_module, "QUEUE_ROWS", 3)
+        for chat in range(7100, 7105):
+            await process(telegram, fake.message_update(chat, CRISIS))
+        await login(console, "anna", "mat-khau-anna-1")
+        rows = (await console.get("/queue/rows")).text
+        assert rows.count('href="/console/cases/') == 3 and "Còn 2 ca nữa chưa hiện ở đây" in rows
+
     async def test_queue_case_claim_reply_note_resolve(
         self, app: App, telegram: TelegramApp, fake: FakeTelegram, console: httpx.AsyncClient
     ) -> None:

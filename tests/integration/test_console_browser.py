@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,17 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.integration.conftest import free_port
+
 pytestmark = pytest.mark.browser
 NOTALONE = str(Path(sys.executable).parent / "notalone")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 SCAM = "Cục Cảnh sát: bạn liên quan đường dây rửa tiền. Không được nói với ai, chuyển 20 triệu ngay. <b>x</b>"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 
 from bot.main import App
@@ -18,9 +17,9 @@ from bot.telegram.app import build_application
 from bot.web import SECRET_HEADER, WEBHOOK_PATH, create_web_app
 from storage.models import ConversationRow, MessageRow, OutboxRow, UserRow
 from tests.conftest import CRISIS, SCAM
-from tests.integration.conftest import pg_database
+from tests.integration.conftest import pg_database, serving
 from tests.integration.fake_telegram import FakeTelegram
-from tests.integration.test_scaleout import free_port, repeats
+from tests.integration.test_scaleout import repeats
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 OUTAGE_S = 60.0
@@ -39,14 +38,8 @@ async def app_db() -> AsyncIterator[str]:
 async def served(app: App) -> AsyncIterator[str]:
     application = build_application(app.settings.telegram, app, webhook=True)
     web = create_web_app(app, application, secret="s3cret", webhook_url=None)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(web, host="127.0.0.1", port=port, log_config=None))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with serving(web) as url:
+        yield url
 
 
 async def pending(app: App) -> int:

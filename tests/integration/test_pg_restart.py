@@ -18,14 +18,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SCAM
+from tests.integration.conftest import free_port
 from tests.integration.fake_telegram import FakeTelegram
 from tests.integration.test_scaleout import (
-    SECRET,
     Cluster,
     check_order_and_delivery,
     converse,
-    free_port,
     wait_http,
+    worker_env,
 )
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -72,18 +72,7 @@ async def worker(tmp_path: Path, nlu_cache: Path, private_pg: tuple[str, Path]) 
     fake = FakeTelegram()
     await fake.start()
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NOTALONE_")}
-    env |= {
-        "NOTALONE_NLU__CACHE_DIR": str(nlu_cache),
-        "NOTALONE_STORAGE__URL": db_url,
-        "NOTALONE_PRIVACY__PSEUDONYM_KEY": "pg-restart-pseudonym-key-" + "k" * 16,
-        "NOTALONE_TELEGRAM__TOKEN": fake.token,
-        "NOTALONE_TELEGRAM__API_BASE_URL": fake.url,
-        "NOTALONE_TELEGRAM__PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-        "NOTALONE_TELEGRAM__WEBHOOK_SECRET": SECRET,
-        "NOTALONE_WORKERS__LEASE_S": "2",
-        "NOTALONE_IMAGES__ENABLED": "false",
-    }
+    env = worker_env(fake, db_url, nlu_cache, f"http://127.0.0.1:{port}", WORKERS__LEASE_S="2")
     (tmp_path / "config.yaml").write_text("storage:\n  data_dir: data\n", encoding="utf-8")
     found = Cluster(fake=fake, db_url=db_url, tmp=tmp_path, env=env, proxy=f"http://127.0.0.1:{port}")
     found.start_worker(port)
@@ -91,10 +80,7 @@ async def worker(tmp_path: Path, nlu_cache: Path, private_pg: tuple[str, Path]) 
         await wait_http(f"{found.proxy}/readyz")
         yield found
     finally:
-        for process in found.workers.values():
-            if process.poll() is None:
-                process.terminate()
-                process.wait(timeout=30)
+        found.stop_workers()
         await fake.stop()
 
 

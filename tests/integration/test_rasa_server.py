@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,16 +23,11 @@ from nlu.embedded import EmbeddedClassifier
 from nlu.evaluate import evaluate
 from nlu.rasa_http import RasaHttpClassifier
 from nlu.rasa_server import start, train, validate
+from tests.integration.conftest import free_port
 
 pytestmark = [pytest.mark.rasa, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 HOME = Path(os.environ.get("NOTALONE_TEST_RASA_HOME", ROOT / "data" / "rasa"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

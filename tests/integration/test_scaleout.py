@@ -17,7 +17,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -30,8 +29,9 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from bot.web import SECRET_HEADER
 from tests.conftest import CRISIS, SCAM
-from tests.integration.conftest import pg_database
+from tests.integration.conftest import free_port, pg_database
 from tests.integration.fake_telegram import FakeTelegram
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -54,12 +54,6 @@ TEXTS = [
     "họ bảo ko được kể với ai",
     "acc game của mình bị khoá rồi",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def nginx_config(tmp: Path, listen: int, workers: list[int]) -> Path:
@@ -93,6 +87,26 @@ http {{
         encoding="utf-8",
     )
     return conf
+
+
+def worker_env(
+    fake: FakeTelegram, db_url: str, nlu_cache: Path, public_url: str, **settings: str
+) -> dict[str, str]:
+    """The environment of a `notalone serve` worker under test: this test's database, fake Bot API and
+    webhook secret, no NOTALONE_* setting of the machine running the tests, and `settings` (e.g.
+    WORKERS__LEASE_S="4" for NOTALONE_WORKERS__LEASE_S)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NOTALONE_")}
+    env |= {
+        "NOTALONE_NLU__CACHE_DIR": str(nlu_cache),
+        "NOTALONE_STORAGE__URL": db_url,
+        "NOTALONE_PRIVACY__PSEUDONYM_KEY": "workers-under-test-pseudonym-key-" + "k" * 16,
+        "NOTALONE_TELEGRAM__TOKEN": fake.token,
+        "NOTALONE_TELEGRAM__API_BASE_URL": fake.url,
+        "NOTALONE_TELEGRAM__PUBLIC_BASE_URL": public_url,
+        "NOTALONE_TELEGRAM__WEBHOOK_SECRET": SECRET,
+        "NOTALONE_IMAGES__ENABLED": "false",
+    }
+    return env | {f"NOTALONE_{key}": value for key, value in settings.items()}
 
 
 async def wait_http(url: str, timeout: float = 60.0) -> None:
@@ -143,6 +157,13 @@ class Cluster:
         self.workers[port].send_signal(signal.SIGKILL)
         self.workers[port].wait(timeout=10)
 
+    def stop_workers(self) -> None:
+        """Stop every worker still running, as systemd stops one (SIGTERM, then wait)."""
+        for process in self.workers.values():
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=30)
+
     def log_of(self, port: int) -> str:
         return (self.tmp / f"worker-{port}.log").read_text(encoding="utf-8", errors="replace")
 
@@ -159,7 +180,7 @@ class Cluster:
     async def post(self, client: httpx.AsyncClient, update: dict[str, Any], *, to: str = "") -> None:
         """Post a webhook like Telegram does: again and again until it is acknowledged with 200 (to
         nginx, or straight `to` a worker's base URL)."""
-        headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+        headers = {SECRET_HEADER: SECRET}
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -209,19 +230,14 @@ async def cluster(tmp_path: Path, nlu_cache: Path) -> AsyncIterator[Cluster]:
     databases = contextlib.AsyncExitStack()
     db_url = await databases.enter_async_context(pg_database())
     proxy_port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NOTALONE_")}
-    env |= {
-        "NOTALONE_NLU__CACHE_DIR": str(nlu_cache),
-        "NOTALONE_STORAGE__URL": db_url,
-        "NOTALONE_PRIVACY__PSEUDONYM_KEY": "scaleout-pseudonym-key-" + "k" * 16,
-        "NOTALONE_TELEGRAM__TOKEN": fake.token,
-        "NOTALONE_TELEGRAM__API_BASE_URL": fake.url,
-        "NOTALONE_TELEGRAM__PUBLIC_BASE_URL": f"http://127.0.0.1:{proxy_port}",
-        "NOTALONE_TELEGRAM__WEBHOOK_SECRET": SECRET,
-        "NOTALONE_WORKERS__LEASE_S": str(LEASE_S),
-        "NOTALONE_WORKERS__OUTBOX_LEASE_S": str(OUTBOX_LEASE_S),
-        "NOTALONE_IMAGES__ENABLED": "false",
-    }
+    env = worker_env(
+        fake,
+        db_url,
+        nlu_cache,
+        f"http://127.0.0.1:{proxy_port}",
+        WORKERS__LEASE_S=str(LEASE_S),
+        WORKERS__OUTBOX_LEASE_S=str(OUTBOX_LEASE_S),
+    )
     (tmp_path / "config.yaml").write_text("storage:\n  data_dir: data\n", encoding="utf-8")
     found = Cluster(fake=fake, db_url=db_url, tmp=tmp_path, env=env, proxy=f"http://127.0.0.1:{proxy_port}")
     ports = [free_port(), free_port()]
@@ -238,10 +254,7 @@ async def cluster(tmp_path: Path, nlu_cache: Path) -> AsyncIterator[Cluster]:
         if found.nginx is not None:
             found.nginx.terminate()
             found.nginx.wait(timeout=10)
-        for process in found.workers.values():
-            if process.poll() is None:
-                process.terminate()
-                process.wait(timeout=30)
+        found.stop_workers()
         await fake.stop()
         await databases.aclose()
 

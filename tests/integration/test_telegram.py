@@ -4,19 +4,18 @@ buttons, the 111 flow, ordering, retries, and the webhook served by uvicorn."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from telegram import Update
 
 from bot.main import App
 from bot.telegram.app import build_application
 from bot.web import SECRET_HEADER, WEBHOOK_PATH, TelegramApp, create_web_app
+from tests.integration.conftest import serving
 from tests.integration.fake_telegram import FakeTelegram
 
 SCAM = "Cục Cảnh sát thông báo bạn liên quan đường dây rửa tiền. Không được nói với ai, chuyển 20 triệu ngay."
@@ -195,12 +194,6 @@ class TestRetries:
         assert len(attempts) >= 3 and delivered
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class TestWebhook:
     @pytest.fixture
     async def served(self, app: App, fake: FakeTelegram) -> AsyncIterator[str]:
@@ -208,14 +201,8 @@ class TestWebhook:
         web = create_web_app(
             app, application, secret="s3cret", webhook_url="https://bot.example.org/webhooks/telegram"
         )
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(web, host="127.0.0.1", port=port, log_config=None))
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-        server.should_exit = True
-        await task
+        async with serving(web) as url:
+            yield url
 
     async def test_secret_json_and_delivery(self, served: str, fake: FakeTelegram) -> None:
         (hook,) = fake.sent("setWebhook")

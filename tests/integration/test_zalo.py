@@ -39,6 +39,11 @@ from tests.screenshots import chat_screenshot
 SCAM = "Chúc mừng bạn trúng iPhone! Gửi mã OTP vừa nhận để nhận quà, không được nói với bố mẹ nhé"
 CRISIS = "nó bảo 5 phút nữa k gửi thêm ảnh là nó đăng lên group trường, em sợ lắm"
 SECRET = "zalo-webhook-secret-1"
+# The line above a turn's numbered options (content: zalo_choose).
+CHOOSE = "Trả lời bằng một con số để chọn:"
+# A send that Zalo refuses with a 500; three of them outlast the client's retries.
+ZALO_DOWN = Script(500, {"ok": False, "error_code": 500, "description": "x"})
+Settle = Callable[[], Awaitable[None]]
 
 
 @pytest.fixture
@@ -163,7 +168,7 @@ class TestPolling:
         assert zalo.called("sendChatAction")[0] == {"chat_id": "u1", "action": "typing"}
 
         zalo.push(zalo.update("u1", text=SCAM))
-        answer = await zalo.wait_text_with("u1", "Trả lời bằng một con số để chọn:", after=2)
+        answer = await zalo.wait_text_with("u1", CHOOSE, after=2)
         texts = zalo.texts("u1")
         assert answer == texts[-1] and "\n1. " in answer  # the options close the turn
         assert "bấm số 111" in answer  # call_111 is written out, not a numbered option
@@ -248,60 +253,53 @@ class TestWebhook:
         assert (await webhook.post(ZALO_WEBHOOK_PATH, json=garbage, headers=right)).status_code == 200
 
     async def test_a_turn_sent_later_is_sent_as_one_turn_with_its_options_numbered_across_it(
-        self,
-        app: App,
-        webhook: httpx.AsyncClient,
-        zalo: FakeZalo,
-        channel: ZaloChannel,
-        settle: Callable[[], Awaitable[None]],
+        self, app: App, webhook: httpx.AsyncClient, zalo: FakeZalo, channel: ZaloChannel, settle: Settle
     ) -> None:
-        right = {ZALO_SECRET_HEADER: SECRET}
-        await webhook.post(ZALO_WEBHOOK_PATH, json=zalo.update("w5", text="chào"), headers=right)
-        await settle()
-        down = Script(500, {"ok": False, "error_code": 500, "description": "x"})
-        zalo.script("sendMessage", *[down] * 3)  # longer than the client's retries: the turn waits
-        await webhook.post(ZALO_WEBHOOK_PATH, json=zalo.update("w5", text=SCAM), headers=right)
-        await settle()
-        before = len(zalo.texts("w5"))
-        assert await channel.deliver_due(now=app.core.clock() + timedelta(seconds=10)) >= 1
-        later = zalo.texts("w5")[before:]
+        later = await sent_after_an_outage(app, webhook, zalo, channel, settle, "w5", [SCAM])
 
         # The same turn for a student whose Zalo worked: what the late student must get too.
+        right = {ZALO_SECRET_HEADER: SECRET}
         await webhook.post(ZALO_WEBHOOK_PATH, json=zalo.update("w6", text="chào"), headers=right)
         await webhook.post(ZALO_WEBHOOK_PATH, json=zalo.update("w6", text=SCAM), headers=right)
         await settle()
         at_once = zalo.texts("w6")[2:]
-        choose = "Trả lời bằng một con số để chọn:"
-        assert [choose in t for t in later] == [False] * (len(later) - 1) + [True]  # one list, at the end
-        assert later[-1].split(choose)[1] == at_once[-1].split(choose)[1]  # numbered 1-5 across the turn
+        assert [CHOOSE in t for t in later] == [False] * (len(later) - 1) + [True]  # one list, at the end
+        assert later[-1].split(CHOOSE)[1] == at_once[-1].split(CHOOSE)[1]  # numbered 1-5 across the turn
 
     async def test_two_turns_that_waited_are_sent_as_two_turns_in_order(
-        self,
-        app: App,
-        webhook: httpx.AsyncClient,
-        zalo: FakeZalo,
-        channel: ZaloChannel,
-        settle: Callable[[], Awaitable[None]],
+        self, app: App, webhook: httpx.AsyncClient, zalo: FakeZalo, channel: ZaloChannel, settle: Settle
     ) -> None:
-        right = {ZALO_SECRET_HEADER: SECRET}
-        await webhook.post(ZALO_WEBHOOK_PATH, json=zalo.update("w7", text="chào"), headers=right)
-        await settle()
-        down = Script(500, {"ok": False, "error_code": 500, "description": "x"})
-        zalo.script("sendMessage", *[down] * 3)
-        await webhook.post(ZALO_WEBHOOK_PATH, json=zalo.update("w7", text=SCAM), headers=right)
-        await settle()
+        # The second is queued behind the first, which waits for Zalo: nothing overtakes it.
         second = "có người bảo mình chuyển 500k để nhận quà"
-        await webhook.post(ZALO_WEBHOOK_PATH, json=zalo.update("w7", text=second), headers=right)
-        await settle()  # queued behind the first turn, which waits for Zalo: nothing overtakes it
-        before = len(zalo.texts("w7"))
-        assert await channel.deliver_due(now=app.core.clock() + timedelta(seconds=10)) >= 2
-        later = zalo.texts("w7")[before:]
-        choose = "Trả lời bằng một con số để chọn:"
-        ends = [n for n, t in enumerate(later) if choose in t]
+        later = await sent_after_an_outage(app, webhook, zalo, channel, settle, "w7", [SCAM, second])
+        ends = [n for n, t in enumerate(later) if CHOOSE in t]
         assert len(ends) == 2 and ends[-1] == len(later) - 1  # each turn closes with its own list
-        assert all("\n1. " in later[n].split(choose)[1] for n in ends)  # each counts from 1
+        assert all("\n1. " in later[n].split(CHOOSE)[1] for n in ends)  # each counts from 1
         assert "iPhone" in "\n".join(later[: ends[0] + 1])  # the first turn first
         assert "iPhone" not in "\n".join(later[ends[0] + 1 :])
+
+
+async def sent_after_an_outage(
+    app: App,
+    webhook: httpx.AsyncClient,
+    zalo: FakeZalo,
+    channel: ZaloChannel,
+    settle: Settle,
+    chat: str,
+    texts: list[str],
+) -> list[str]:
+    """The student says hello; then Zalo fails sends for longer than the client retries while the
+    student sends `texts`; a round of the outbox 10 s later delivers what waited: the texts it sent."""
+    right = {ZALO_SECRET_HEADER: SECRET}
+    await webhook.post(ZALO_WEBHOOK_PATH, json=zalo.update(chat, text="chào"), headers=right)
+    await settle()
+    zalo.script("sendMessage", *[ZALO_DOWN] * 3)
+    for text in texts:
+        await webhook.post(ZALO_WEBHOOK_PATH, json=zalo.update(chat, text=text), headers=right)
+        await settle()
+    before = len(zalo.texts(chat))
+    assert await channel.deliver_due(now=app.core.clock() + timedelta(seconds=10)) >= len(texts)
+    return zalo.texts(chat)[before:]
 
 
 class TestHandoff:
@@ -336,9 +334,7 @@ class TestHandoff:
         assert (await api.post(f"/cases/{case['id']}/claim")).status_code == 200
         reply = "Chị đây. Em đừng gửi thêm gì nhé."
         assert (await api.post(f"/cases/{case['id']}/messages", json={"text": reply})).status_code == 202
-        zalo.script("sendMessage", Script(500, {"ok": False, "error_code": 500, "description": "x"}))
-        zalo.script("sendMessage", Script(500, {"ok": False, "error_code": 500, "description": "x"}))
-        zalo.script("sendMessage", Script(500, {"ok": False, "error_code": 500, "description": "x"}))
+        zalo.script("sendMessage", *[ZALO_DOWN] * 3)
         assert await channel.deliver_due() == 0  # Zalo down: kept
         later = app.core.clock() + timedelta(seconds=10)
         assert await channel.deliver_due(now=later) == 2
