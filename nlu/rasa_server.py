@@ -1,7 +1,8 @@
-"""Setting up, training and serving a real Rasa Open Source server in its own Python 3.10 venv.
+"""Setting up, training and serving a real Rasa Open Source server in its own venv.
 
 Rasa 3.6 pins pydantic 1, SQLAlchemy 1.4 and TensorFlow 2.12, so it cannot share notalone's
-environment: it gets a venv under `nlu.home`, installed from nlu/rasa/requirements.lock.
+environment: it gets a venv under `nlu.home`, on Python 3.10 from nlu/rasa/requirements.lock, or,
+where no 3.10 exists (a bare Debian 12), on Python 3.11 from nlu/rasa/requirements-py311.lock.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from nlu.rasa_data import write_rasa_nlu
 log = logging.getLogger(__name__)
 RASA_DIR = Path(__file__).resolve().parent / "rasa"
 LOCK = RASA_DIR / "requirements.lock"
+LOCK_PY311 = RASA_DIR / "requirements-py311.lock"
+# matplotlib 3.5 (pinned by Rasa) is built from source on 3.11, against Debian's freetype and qhull.
+MPLSETUP = RASA_DIR / "mplsetup.cfg"
 CONFIG = RASA_DIR / "config.yml"
 PIP_CAP = "pip<24.1"  # newer pip refuses Rasa 3.6's dependency metadata
 
@@ -58,6 +62,17 @@ def find_python310(explicit: Path | None) -> Path:
     )
 
 
+def find_interpreter(explicit: Path | None) -> tuple[Path, Path]:
+    """The Python to build Rasa's venv with, and the lock file for it: 3.10 when there is one, else
+    this Python when it is 3.11 (Rasa declares <3.11 but runs on it; the install says so)."""
+    try:
+        return find_python310(explicit), LOCK
+    except RasaSetupError:
+        if explicit is None and sys.version_info[:2] == (3, 11):
+            return Path(sys.executable), LOCK_PY311
+        raise
+
+
 def _is_python310(path: Path) -> bool:
     """True when `path` runs and is CPython 3.10 (a pyenv shim of an unselected version is not)."""
     try:
@@ -73,8 +88,8 @@ def _is_python310(path: Path) -> bool:
     return done.stdout.strip() == "True"
 
 
-def _run(args: list[str], what: str, cwd: Path | None = None) -> None:
-    done = subprocess.run(args, cwd=cwd, env=rasa_env(), capture_output=True, text=True, check=False)
+def _run(args: list[str], what: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
+    done = subprocess.run(args, cwd=cwd, env=env or rasa_env(), capture_output=True, text=True, check=False)
     if done.returncode != 0:
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-5:])
         raise RasaSetupError(f"{what} failed (exit {done.returncode}):\n{tail}")
@@ -84,11 +99,10 @@ def ensure_venv(home: Path, python: Path | None = None) -> Path:
     """Rasa's venv under `home`, created and installed from the lock file when missing or outdated."""
     venv = home / "venv"
     marker = venv / ".notalone-lock"
-    lock_hash = hashlib.sha256(LOCK.read_bytes()).hexdigest()
     rasa = venv / "bin" / "rasa"
-    if rasa.exists() and marker.exists() and marker.read_text() == lock_hash:
+    if rasa.exists() and marker.exists() and marker.read_text() in (_hash(LOCK), _hash(LOCK_PY311)):
         return venv
-    interpreter = find_python310(python)
+    interpreter, lock = find_interpreter(python)
     log.warning("installing Rasa into its own venv (a few minutes)", extra={"backend": "rasa"})
     home.mkdir(parents=True, exist_ok=True)
     if venv.exists():
@@ -96,9 +110,17 @@ def ensure_venv(home: Path, python: Path | None = None) -> Path:
     _run([str(interpreter), "-m", "venv", str(venv)], "creating Rasa's venv")
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     _run([*pip, PIP_CAP], "upgrading pip in Rasa's venv")
-    _run([*pip, "-r", str(LOCK)], "installing Rasa")
-    marker.write_text(lock_hash)
+    if lock == LOCK_PY311:
+        env = {**rasa_env(), "MPLSETUPCFG": str(MPLSETUP)}
+        _run([*pip, "--ignore-requires-python", "-r", str(lock)], "installing Rasa (Python 3.11)", env=env)
+    else:
+        _run([*pip, "-r", str(lock)], "installing Rasa")
+    marker.write_text(_hash(lock))
     return venv
+
+
+def _hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def model_fingerprint(data_dir: Path) -> str:

@@ -65,7 +65,7 @@ def server(tmp_path: Path, nlu_cache: Path) -> Iterator[str]:
 @pytest.fixture
 def browser() -> Iterator[object]:
     if not (CHROMIUM and DRIVER):
-        pytest.fail("Debian's chromium and chromium-driver are needed (.ci/run installs them)")
+        pytest.fail("Debian's chromium and chromium-driver are needed (scripts/setup installs them)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

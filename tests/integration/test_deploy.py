@@ -21,7 +21,7 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 def test_nginx_accepts_the_production_site(tmp_path: Path) -> None:
     if not Path(NGINX).exists() or shutil.which("openssl") is None:
-        pytest.fail("Debian's nginx and openssl are needed (.ci/run installs nginx)")
+        pytest.fail("Debian's nginx and openssl are needed (scripts/setup installs nginx)")
     subprocess.run(
         [
             "openssl",

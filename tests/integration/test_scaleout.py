@@ -224,7 +224,7 @@ class Cluster:
 @pytest.fixture
 async def cluster(tmp_path: Path, nlu_cache: Path) -> AsyncIterator[Cluster]:
     if not Path(NGINX).exists():
-        pytest.fail("Debian's nginx is needed (.ci/run installs it)")
+        pytest.fail("Debian's nginx is needed (scripts/setup installs it)")
     fake = FakeTelegram()
     await fake.start()
     databases = contextlib.AsyncExitStack()

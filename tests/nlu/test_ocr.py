@@ -25,7 +25,7 @@ CHAT = [
 
 needs_tesseract = pytest.mark.skipif(
     shutil.which("tesseract") is None and not os.environ.get("CI"),
-    reason="tesseract-ocr is not installed (.ci/run installs it)",
+    reason="tesseract-ocr is not installed (scripts/setup installs it)",
 )
 
 
