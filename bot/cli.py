@@ -10,7 +10,7 @@ import re
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
 
@@ -21,6 +21,7 @@ from bot.settings import ConfigError, Settings, load_settings, masked
 from bot.terminal import run_interactive, run_jsonl
 from counselor.auth import new_token, token_hash
 from counselor.console import hash_password
+from handlers.ports import GuidanceLibrary
 from nlu import cli as nlu_cli
 from nlu.data import Example
 from nlu.flags import RedFlagDetector, read_overlay, write_overlay
@@ -60,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     classify.add_argument("--jsonl", action="store_true", required=True, help="JSON lines on stdin/stdout")
     evaluate = nlu_sub.add_parser("eval", parents=[backend], help="score on labelled Rasa-format data")
     evaluate.add_argument("--data", type=Path, required=True, help="a Rasa NLU YAML file or folder")
+    evaluate.add_argument(
+        "--gold", type=Path, help="hand-annotated quotes and red flags (nlu/gold/*.yml) to score against"
+    )
     export = nlu_sub.add_parser("export-feedback", help="counselors' relabelled messages as Rasa NLU YAML")
     export.add_argument("--out", type=Path, required=True, help="the YAML file to write")
     rasa = nlu_sub.add_parser("rasa", help="the Rasa Open Source server")
@@ -110,8 +114,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _preparing(stream: TextIO) -> Callable[[GuidanceLibrary], None]:
+    """Tell the person at the terminal, once, why the first answer takes a while."""
+
+    def tell(library: GuidanceLibrary) -> None:
+        print(library.text("terminal_preparing"), file=stream, flush=True)
+
+    return tell
+
+
 async def _chat(settings: Settings, args: argparse.Namespace) -> int:
-    app = await build_app(settings)
+    # The JSON-lines form keeps stdout for replies: the notice goes to stderr there.
+    app = await build_app(settings, on_training=_preparing(sys.stderr if args.jsonl else sys.stdout))
     try:
         if args.jsonl:
             return await run_jsonl(app, sys.stdin.buffer, sys.stdout, sys.stderr)

@@ -26,7 +26,14 @@ from handlers.handoff import (
     relay_from_group,
 )
 from handlers.models import Channel, Counselor, Incoming, Reply, Turn
-from handlers.ports import ACTIONS, TEXT_KEYS, GuidanceLibrary, StorageUnavailable, UnitOfWork
+from handlers.ports import (
+    ACTIONS,
+    TEXT_KEYS,
+    WORD_LIMITS,
+    GuidanceLibrary,
+    StorageUnavailable,
+    UnitOfWork,
+)
 from handlers.privacy import pseudonymize
 from handlers.replies import error_reply
 from handlers.retention import purge_expired
@@ -234,6 +241,7 @@ def load_content(settings: Settings) -> GuidanceLibrary:
             text_keys=TEXT_KEYS,
             actions=ACTIONS,
             required_scenarios=required,
+            limits=WORD_LIMITS,
         )
     except ContentError as exc:
         raise StartupError(f"the content library is broken:\n{exc}") from None
@@ -268,10 +276,13 @@ def image_reader(settings: Settings) -> TesseractReader | None:
     return reader
 
 
-async def build_app(settings: Settings) -> App:
-    """Wire the adapters named by the settings into the core."""
+async def build_app(settings: Settings, on_training: Callable[[GuidanceLibrary], None] | None = None) -> App:
+    """Wire the adapters named by the settings into the core; `on_training` hears, with the content
+    library, that the NLU model is being trained before the first answer (first run)."""
     library = load_content(settings)
-    classifier = build_classifier(settings.nlu)
+    classifier = build_classifier(
+        settings.nlu, (lambda: on_training(library)) if on_training is not None else None
+    )
     if settings.storage.url is None:
         ensure_data_dir(settings)
     key = pseudonym_key(settings)

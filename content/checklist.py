@@ -77,6 +77,16 @@ ADVICE_FIELDS = {
     "steps",
     "comfort",
     "explain",
+    "step",
+    "verdict",
+    "tell",
+    "already_did",
+    "ack",
+    "call",
+    "details",
+    "for_other",
+    "with_scam",
+    # not "lead" ("Bạn đã lỡ chuyển tiền, làm ngay:" tells what happened, it advises nothing)
 }
 # Fields that quote a scam message: only checked for placeholders.
 QUOTED_FIELDS = {"example", "message"}

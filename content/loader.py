@@ -1,4 +1,5 @@
-"""Loading and checking the content library (library/<locale>/messages.yml and tactics/*.md)."""
+"""Loading and checking the content library (library/<locale>/: messages.yml, tactics/, scenarios/,
+crisis/, already_did.yml, practice.yml)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,22 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from content.checklist import ADVICE_FIELDS, QUOTED_FIELDS, check_text, mentions_trusted_adult
 from content.models import (
     CrisisGuide,
-    CrisisKind,
     PracticeItem,
     PracticeSet,
     ScenarioGuide,
     TacticGuide,
+    UndoGuide,
 )
-from handlers.models import PracticeQuestion, Tactic
+from handlers.models import (
+    Act,
+    CrisisCard,
+    CrisisKind,
+    PracticeQuestion,
+    ScenarioCard,
+    Tactic,
+    UndoCard,
+)
+from handlers.ports import WordLimits, count_words
 
 LIBRARY = Path(__file__).resolve().parent / "library"
 
@@ -55,6 +65,7 @@ class Library:
     scenarios: dict[str, ScenarioGuide] = field(default_factory=dict)
     crisis: dict[str, CrisisGuide] = field(default_factory=dict)
     practice: list[PracticeItem] = field(default_factory=list)
+    undo: dict[Act, UndoGuide] = field(default_factory=dict)
 
     def text(self, key: str, **values: str) -> str:
         """The text stored under `key`, with `{name}` placeholders filled."""
@@ -88,9 +99,48 @@ class Library:
         return frozenset(guide.tactics) if guide else frozenset()
 
     def crisis_guidance(self, kind: str) -> str | None:
-        """Calm first steps for an acute danger (None for an unknown kind)."""
+        """The full guide for an acute danger: its steps and comfort (None for an unknown kind)."""
         guide = self.crisis.get(kind)
         return render_crisis(guide) if guide else None
+
+    def scenario_card(self, scenario: str) -> ScenarioCard | None:
+        """The short answer's parts for a scenario (None when there is no guide)."""
+        guide = self.scenarios.get(scenario)
+        if guide is None:
+            return None
+        return ScenarioCard(
+            scenario=guide.scenario,
+            title=guide.title,
+            tactics=frozenset(guide.tactics),
+            verdict=guide.verdict,
+            tell=guide.tell,
+            steps=tuple(guide.steps),
+            undo={act: tuple(steps) for act, steps in guide.already_did.items()},
+        )
+
+    def crisis_card(self, kind: str) -> CrisisCard | None:
+        """The parts of the one calm crisis message for a kind of danger (None for an unknown kind)."""
+        guide = self.crisis.get(kind)
+        if guide is None:
+            return None
+        return CrisisCard(
+            kind=guide.kind,
+            ack=guide.ack,
+            first_step=guide.first_step,
+            call=guide.call,
+            details=dict(guide.details),
+            for_other=guide.for_other,
+            with_scam=guide.with_scam,
+        )
+
+    def undo_card(self, act: Act) -> UndoCard:
+        """What to do after the student already did `act`."""
+        guide = self.undo[act]
+        return UndoCard(act=act, lead=guide.lead, if_done=guide.if_done, steps=tuple(guide.steps))
+
+    def tactic_step(self, tactic: Tactic) -> str:
+        """The one step that matters most against a tactic (when the scenario is unsure)."""
+        return self.tactics[tactic].step
 
     def practice_questions(self) -> list[PracticeQuestion]:
         """The practice game's rounds."""
@@ -107,8 +157,10 @@ def load_library(
     text_keys: dict[str, frozenset[str]],
     actions: frozenset[str],
     required_scenarios: frozenset[str] = frozenset(),
+    limits: WordLimits | None = None,
 ) -> Library:
-    """Load and validate one locale; raise ContentError listing every problem with file and field."""
+    """Load and validate one locale; raise ContentError listing every problem with file and field.
+    With `limits`, also prove that every turn built from these texts fits them (the word check)."""
     folder = (root or LIBRARY) / locale
     problems: list[str] = []
     catalogue = _load_catalogue(folder / "messages.yml", problems)
@@ -122,11 +174,14 @@ def load_library(
     for slug in sorted(required_scenarios - scenarios.keys()):
         problems.append(f"{folder / 'scenarios' / (slug + '.yml')}: missing (the NLU knows this scenario)")
     crisis = _load_docs(folder / "crisis", CrisisGuide, "kind", problems)
-    for kind in sorted(set(CrisisKind.__args__) - crisis.keys()):  # type: ignore[attr-defined]
+    for kind in sorted({k.value for k in CrisisKind} - crisis.keys()):
         problems.append(f"{folder / 'crisis' / (kind + '.yml')}: missing (every crisis needs guidance)")
     practice = _load_practice(folder / "practice.yml", problems)
+    undo = _load_undo(folder / "already_did.yml", problems)
     if catalogue is not None:
         _check_catalogue(folder / "messages.yml", catalogue, text_keys, actions, problems)
+    if catalogue is not None and limits is not None and not problems:
+        _check_word_limits(folder, catalogue.texts, scenarios, crisis, undo, limits, problems)
     if problems or catalogue is None:
         raise ContentError("\n".join(problems))
     return Library(
@@ -136,6 +191,7 @@ def load_library(
         scenarios=scenarios,
         crisis=crisis,
         practice=practice,
+        undo=undo,
     )
 
 
@@ -164,10 +220,85 @@ def _load_docs(folder: Path, model: type[Doc], key: str, problems: list[str]) ->
             )
         if isinstance(doc, ScenarioGuide) and not re.search(r"\b11[13]\b", doc.when_to_call):
             problems.append(f"{path}: when_to_call: must name 111 or 113")
-        if isinstance(doc, CrisisGuide) and "111" not in doc.title + doc.first_step:
-            problems.append(f"{path}: first_step: the hotline 111 comes first")
+        if isinstance(doc, CrisisGuide) and "111" not in doc.call:
+            problems.append(f"{path}: call: must name the hotline 111")
         docs[name] = doc
     return docs
+
+
+# The most tactics one answer names, each a line "• <name>: “<quote>”" of at most 3 + quote words.
+MAX_TACTICS = 3
+NAME_WORDS = 3
+
+
+def _check_word_limits(
+    folder: Path,
+    texts: dict[str, str],
+    scenarios: dict[str, ScenarioGuide],
+    crisis: dict[str, CrisisGuide],
+    undo: dict[Act, UndoGuide],
+    limits: WordLimits,
+    problems: list[str],
+) -> None:
+    """The parts of a turn that are never left out must fit its limit in the longest case: the first
+    line, three tactics with the longest quotes, and the longest steps (answers); the
+    acknowledgement, the longest first action, the numbers and the longest counselor notice (crises)."""
+    tactics = MAX_TACTICS * (NAME_WORDS + limits.quote)
+    for slug, guide in scenarios.items():
+        consequence = count_words(texts["first_consequence"].format(tell=guide.tell))
+        first = max(count_words(guide.verdict), consequence + count_words(guide.verdict))
+        blocks = [count_words(texts["heading_do_now"]) + sum(count_words(x) for x in guide.steps)]
+        for act, generic in undo.items():
+            steps = guide.already_did.get(act, generic.steps)
+            blocks.append(count_words(generic.lead) + sum(count_words(x) for x in steps))
+        words = first + tactics + max(blocks)
+        if words > limits.answer:
+            where = folder / "scenarios" / f"{slug}.yml"
+            problems.append(
+                f"{where}: verdict, tell, steps, already_did: the answer can reach {words} words "
+                f"before its optional lines (limit {limits.answer})"
+            )
+    notices = ("crisis_counselor_on", "crisis_counselor_off", "crisis_counselor_waiting")
+    notice = max(count_words(texts[k]) for k in notices)
+    for kind, card in crisis.items():
+        first = max([count_words(card.first_step), *(count_words(d) for d in card.details.values())])
+        own = count_words(card.ack) + first
+        other = count_words(texts["crisis_ack_other"]) + count_words(card.for_other)
+        words = max(own, other) + count_words(card.call) + notice
+        if words > limits.crisis:
+            where = folder / "crisis" / f"{kind}.yml"
+            problems.append(
+                f"{where}: ack, first_step, details, for_other, call: the crisis message can reach "
+                f"{words} words (limit {limits.crisis})"
+            )
+    for key in ("crisis", "crisis_other"):
+        words = count_words(texts[key]) + notice
+        if words > limits.crisis:
+            where = folder / "messages.yml"
+            problems.append(f"{where}: texts.{key}: {words} words with the notice (limit {limits.crisis})")
+
+
+def _load_undo(path: Path, problems: list[str]) -> dict[Act, UndoGuide]:
+    """already_did.yml: the generic undo steps, one block for every act."""
+    data = _read(path, problems)
+    if data is None:
+        return {}
+    if not isinstance(data, list):
+        problems.append(f"{path}: expected a list of blocks with act, lead and steps")
+        return {}
+    undo: dict[Act, UndoGuide] = {}
+    for i, block in enumerate(data):
+        try:
+            guide = UndoGuide.model_validate(block)
+        except ValidationError as exc:
+            problems += [f"{path}: {i}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+            continue
+        undo[guide.act] = guide
+        _check_fields(path, guide, problems)
+    for act in Act:
+        if act not in undo:
+            problems.append(f"{path}: act {act.value}: missing (every act needs undo steps)")
+    return undo
 
 
 def _load_practice(path: Path, problems: list[str]) -> list[PracticeItem]:
@@ -199,24 +330,27 @@ def _read(path: Path, problems: list[str]) -> Any:
     return None
 
 
+def _texts(name: str, value: object) -> list[tuple[str, str]]:
+    """(where, text) of every string in a field: a text, a list of texts, or a mapping of either."""
+    if isinstance(value, str):
+        return [(name, value)]
+    if isinstance(value, list):
+        return [(f"{name}.{i}", v) for i, v in enumerate(value) if isinstance(v, str)]
+    if isinstance(value, dict):
+        return [pair for key, v in value.items() for pair in _texts(f"{name}.{key}", v)]
+    return []
+
+
 def _strings(doc: BaseModel) -> list[str]:
-    out: list[str] = []
-    for value in doc.model_dump().values():
-        if isinstance(value, str):
-            out.append(value)
-        elif isinstance(value, list):
-            out += [v for v in value if isinstance(v, str)]
-    return out
+    return [text for name, value in doc.model_dump().items() for _, text in _texts(name, value)]
 
 
 def _check_fields(path: Path, doc: BaseModel, problems: list[str]) -> None:
     """Run the checklist over every text field of a document."""
     for name, value in doc.model_dump().items():
-        values = value if isinstance(value, list) else [value]
-        for i, item in enumerate(values):
-            if not isinstance(item, str) or name in ("scenario", "kind", "tactic"):
-                continue
-            where = f"{name}.{i}" if isinstance(value, list) else name
+        if name in ("scenario", "kind", "tactic", "act"):
+            continue
+        for where, item in _texts(name, value):
             found = check_text(item, quoted_scam=name in QUOTED_FIELDS, advice=name in ADVICE_FIELDS)
             problems += [f"{path}: {where}: {p}" for p in found]
 
@@ -233,8 +367,9 @@ def render_scenario(guide: ScenarioGuide, texts: dict[str, str]) -> str:
 
 
 def render_crisis(guide: CrisisGuide) -> str:
-    """A crisis guide: the first step first, then the few next ones, then comfort."""
-    lines = [f"👉 {guide.first_step}"]
+    """A crisis guide in full: its title, the steps, then comfort (the first message gave the one
+    first action already)."""
+    lines = [f"📌 {guide.title}"]
     lines += [f"{i}. {step}" for i, step in enumerate(guide.steps, start=1)]
     lines.append(guide.comfort)
     return "\n".join(lines)

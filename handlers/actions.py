@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from handlers.models import Reply, StoredMessage, Tactic
 from handlers.ports import GuidanceLibrary
-from handlers.replies import buttons
+from handlers.replies import buttons, defang_links, red_flag_text
 
 MENU_ACTIONS = ("call_111", "talk_to_counselor", "learn_more", "practice_start")
 COMMANDS = {
@@ -29,7 +31,9 @@ def command_action(command_text: str) -> str:
     return COMMANDS.get(name, "unknown_command")
 
 
-def simple_action(action: str, lib: GuidanceLibrary, last: StoredMessage | None) -> list[Reply] | None:
+def simple_action(
+    action: str, lib: GuidanceLibrary, last: StoredMessage | None, defang: Callable[[str], str] | None = None
+) -> list[Reply] | None:
     """Answer an action that needs no sub-state; None when the action is not one of these."""
     if action == "start":
         return [Reply(text=lib.text("start_prompt"), buttons=buttons(lib, *MENU_ACTIONS))]
@@ -38,7 +42,9 @@ def simple_action(action: str, lib: GuidanceLibrary, last: StoredMessage | None)
     if action == "call_111":
         return [Reply(text=lib.text("hotline"), buttons=buttons(lib, "talk_to_counselor"))]
     if action == "learn_more":
-        return [learn_more(lib, last)]
+        return learn_more(lib, last, defang)
+    if action == "explain_tactics":
+        return [explain_tactics(lib, last)]
     if action == "share_with_adult":
         return share_with_adult(lib, last)
     if action == "delete":
@@ -57,7 +63,30 @@ def unknown_action(lib: GuidanceLibrary) -> list[Reply]:
     return [Reply(text=lib.text("unknown_action"), buttons=buttons(lib, *MENU_ACTIONS))]
 
 
-def learn_more(lib: GuidanceLibrary, last: StoredMessage | None) -> Reply:
+def learn_more(
+    lib: GuidanceLibrary, last: StoredMessage | None, defang: Callable[[str], str] | None = None
+) -> list[Reply]:
+    """The full guide behind the last answer: the crisis guide for a crisis; else the scenario's guide
+    (or the tactics' explanations) and every red flag with why it is one."""
+    analysis = last.analysis if last else None
+    if analysis is not None and analysis.crisis and analysis.crisis_kind is not None:
+        guide = lib.crisis_guidance(analysis.crisis_kind.value)
+        if guide:
+            return [
+                Reply(text=guide, buttons=buttons(lib, "call_111", "talk_to_counselor", "share_with_adult"))
+            ]
+    guide = lib.scenario_guidance(analysis.scenario) if analysis and analysis.scenario else None
+    if guide is None:
+        guide = explain_tactics(lib, last).text
+    texts = [guide]
+    flags = red_flag_text(analysis.red_flags, lib) if analysis and analysis.tactics else None
+    if flags:
+        texts.append(defang_links(flags, defang))
+    actions = ("call_111", "talk_to_counselor", "explain_tactics", "share_with_adult")
+    return [Reply(text="\n\n".join(texts), buttons=buttons(lib, *actions))]
+
+
+def explain_tactics(lib: GuidanceLibrary, last: StoredMessage | None) -> Reply:
     """Explain the tactics of the last analysed message, or all three when there was none."""
     found = list(last.analysis.tactics) if last and last.analysis and last.analysis.tactics else list(Tactic)
     text = "\n\n".join(lib.tactic_guidance(t) for t in found)

@@ -97,7 +97,8 @@ async def open_case(
         await _alert_new(case, conversation, analysis, uow=uow, lib=lib, now=now)
     key = "counselor_requested" if policy.on_duty(now) else "counselor_off_duty"
     if opened_by == "crisis":
-        key = "counselor_alerted" if policy.on_duty(now) else "counselor_off_duty"
+        # One line inside the crisis message (handlers/answer.py), not a message of its own.
+        key = "crisis_counselor_on" if policy.on_duty(now) else "crisis_counselor_off"
     return [Reply(text=lib.text(key), buttons=buttons(lib, "cancel_case", "call_111"))]
 
 

@@ -17,6 +17,50 @@ class Tactic(StrEnum):
     CONTROL = "control"
 
 
+class CrisisKind(StrEnum):
+    """The kinds of acute danger, each with its own calm first step (content/library/*/crisis/)."""
+
+    SELF_HARM = "self_harm"
+    SEXTORTION_NOW = "sextortion_now"
+    KIDNAPPING_NOW = "kidnapping_now"
+    MEETING_NOW = "meeting_now"
+
+
+class CrisisDetail(StrEnum):
+    """A detail of a crisis message that changes the first thing to do."""
+
+    HURT = "hurt"  # already hurt, took pills: 115
+    HIGH_PLACE = "high_place"  # on a rooftop, a bridge: step back, go inside
+    AT_DOOR = "at_door"  # someone at the door / knows the address: lock the door, 113
+    HOTEL = "hotel"  # at a hotel or guest house: go to the lobby, to people
+    ON_THE_WAY = "on_the_way"  # on the way to a meeting: stop, turn back
+    CAMERA = "camera"  # asked to turn the camera on / undress: don't
+    LOW_BATTERY = "low_battery"  # the phone is dying: the one call first
+    CALL_PARENT = "call_parent"  # asks whether to call mum or dad: yes, now
+
+
+class Act(StrEnum):
+    """What a student already did that a scammer asked for (the answer then leads with undo steps)."""
+
+    PAID = "paid"
+    SENT_PHOTOS = "sent_photos"
+    GAVE_CODE = "gave_code"
+    INSTALLED = "installed"
+    CLICKED = "clicked"
+    SHARED_INFO = "shared_info"
+    MET = "met"
+
+
+class Question(StrEnum):
+    """What the student asked about the message, so the answer's first line answers it."""
+
+    IS_REAL = "is_real"  # "thật không?", "real hay fake?"
+    IS_SCAM = "is_scam"  # "có phải lừa đảo không?"
+    CONSEQUENCE = "consequence"  # "em có bị bắt thật không?", "bị kiện thật không?"
+    SHOULD_I = "should_i"  # "em có nên chuyển không?"
+    WHAT_NOW = "what_now"  # "giờ em phải làm sao?"
+
+
 class Channel(StrEnum):
     TERMINAL = "terminal"
     TELEGRAM = "telegram"
@@ -69,6 +113,7 @@ class RedFlagKind(StrEnum):
     MONEY = "money"
     OTP_REQUEST = "otp_request"
     APP_SWITCH = "app_switch"
+    INSTALL = "install"
 
 
 class RedFlag(Frozen):
@@ -102,6 +147,16 @@ class Analysis(Frozen):
     unsure: bool = False
     backend: str = "none"
     red_flags: tuple[RedFlag, ...] = ()
+    # The kind of acute danger (set with crisis), chosen by what the student describes.
+    crisis_kind: CrisisKind | None = None
+    # Details of a crisis that change the first step ("on a rooftop", "took pills"), most urgent first.
+    details: tuple[CrisisDetail, ...] = ()
+    # What the student says they already did (paid, sent photos, gave a code…).
+    already_did: tuple[Act, ...] = ()
+    # The student writes about someone else at risk (a friend, a sibling), not about themself.
+    about_other: bool = False
+    # What the student asked about the message, if anything.
+    question: Question | None = None
 
     def evidence_for(self, tactic: str) -> list[Evidence]:
         """The evidence spans recorded for one tactic (or 'crisis')."""
@@ -141,6 +196,9 @@ class Reply(Frozen):
 
     text: str
     buttons: tuple[Button, ...] = ()
+    # What the message is made of, as content keys ("card:sextortion", "undo:paid", "intro"): for
+    # tests and reviews of what a student receives; never rendered, never stored.
+    parts: tuple[str, ...] = Field(default=(), exclude=True)
 
 
 class Turn(Frozen):
@@ -201,6 +259,40 @@ class StoredMessage(Frozen):
     analysis: Analysis | None = None
     author: str | None = None
     created_at: datetime
+
+
+class ScenarioCard(Frozen):
+    """The short answer's parts for one scam scenario (its full guide is shown on request)."""
+
+    scenario: str
+    title: str
+    tactics: frozenset[Tactic]
+    verdict: str
+    tell: str
+    steps: tuple[str, ...]
+    # Undo steps of this scenario for what the student already did (the generic ones otherwise).
+    undo: dict[Act, tuple[str, ...]] = Field(default_factory=dict)
+
+
+class CrisisCard(Frozen):
+    """The parts of the one calm crisis message for one kind of danger."""
+
+    kind: CrisisKind
+    ack: str
+    first_step: str
+    call: str
+    details: dict[CrisisDetail, str] = Field(default_factory=dict)
+    for_other: str
+    with_scam: str | None = None
+
+
+class UndoCard(Frozen):
+    """What to do after the student already did one thing a scammer asked."""
+
+    act: Act
+    lead: str
+    if_done: str
+    steps: tuple[str, ...]
 
 
 class PracticeQuestion(Frozen):

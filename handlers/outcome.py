@@ -16,3 +16,5 @@ class Outcome:
     analysis: Analysis | None = None
     # A new context for the conversation, or KEEP.
     context: dict[str, Any] | object = KEEP
+    # The replies already carry the introduction of a first contact.
+    introduced: bool = False

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 from handlers.models import (
+    Act,
     Analysis,
     Button,
     Case,
@@ -17,6 +19,7 @@ from handlers.models import (
     Channel,
     Conversation,
     ConversationState,
+    CrisisCard,
     Direction,
     Fingerprint,
     InboxItem,
@@ -24,15 +27,18 @@ from handlers.models import (
     OutboxItem,
     PracticeQuestion,
     RedFlag,
+    RedFlagKind,
+    ScenarioCard,
     SeenDelivery,
     StoredMessage,
     Tactic,
+    UndoCard,
     User,
 )
 
 # The texts the core asks the library for, with the placeholders each may use.
 TEXT_KEYS: dict[str, frozenset[str]] = {
-    "welcome": frozenset({"retention_days"}),
+    "intro": frozenset({"retention_days"}),
     "start_prompt": frozenset(),
     "help": frozenset(),
     "empty_message": frozenset(),
@@ -49,6 +55,7 @@ TEXT_KEYS: dict[str, frozenset[str]] = {
     "redflag_money": frozenset(),
     "redflag_otp_request": frozenset(),
     "redflag_app_switch": frozenset(),
+    "redflag_install": frozenset(),
     "reason_official": frozenset(),
     "reason_shortener": frozenset(),
     "reason_ip_host": frozenset(),
@@ -72,6 +79,8 @@ TEXT_KEYS: dict[str, frozenset[str]] = {
     "reason_password_request": frozenset(),
     "reason_app_switch": frozenset({"name"}),
     "reason_app_private": frozenset(),
+    "reason_install_request": frozenset(),
+    "reason_login_request": frozenset(),
     "image_read": frozenset(),
     "image_no_text": frozenset(),
     "image_too_big": frozenset({"limit_mb"}),
@@ -87,14 +96,37 @@ TEXT_KEYS: dict[str, frozenset[str]] = {
     "unsure": frozenset(),
     "crisis": frozenset(),
     "hotline": frozenset(),
-    "analysis_intro": frozenset(),
     "analysis_tactic_line": frozenset({"name", "quote"}),
-    "analysis_tactic_line_noquote": frozenset({"name"}),
-    "analysis_next_steps": frozenset(),
+    "analysis_tactic_names": frozenset({"names"}),
+    "verdict_strong": frozenset(),
+    "verdict_weak": frozenset(),
+    "tell_generic": frozenset(),
+    "first_is_real": frozenset({"verdict"}),
+    "first_is_real_weak": frozenset({"verdict"}),
+    "first_is_scam": frozenset({"verdict"}),
+    "first_is_scam_weak": frozenset({"verdict"}),
+    "first_should_i": frozenset({"verdict"}),
+    "first_consequence": frozenset({"tell"}),
+    "step_tell_adult": frozenset(),
+    "helper_intro": frozenset(),
+    "helper_steps": frozenset(),
+    "redflags_short": frozenset({"items"}),
+    **{
+        f"redflag_item_{kind.value}": frozenset({"shown"})
+        for kind in RedFlagKind
+        if kind.value != "bank_name"
+    },
+    "undo_hint": frozenset({"lead", "step"}),
+    "closing": frozenset(),
+    "closing_did": frozenset(),
+    "closing_other": frozenset(),
+    "benign": frozenset(),
+    "crisis_ack_other": frozenset(),
+    "crisis_other": frozenset(),
+    "crisis_counselor_on": frozenset(),
+    "crisis_counselor_off": frozenset(),
+    "crisis_counselor_waiting": frozenset(),
     "temporary_error": frozenset(),
-    "crisis_intro": frozenset(),
-    "not_your_fault": frozenset(),
-    "feedback_ask": frozenset(),
     "feedback_thanks": frozenset(),
     "feedback_already": frozenset(),
     "feedback_nothing": frozenset(),
@@ -125,7 +157,6 @@ TEXT_KEYS: dict[str, frozenset[str]] = {
     "heading_example": frozenset(),
     "choice_out_of_range": frozenset({"n", "count"}),
     "counselor_requested": frozenset(),
-    "counselor_alerted": frozenset(),
     "counselor_off_duty": frozenset(),
     "counselor_already_waiting": frozenset(),
     "counselor_nothing_to_end": frozenset(),
@@ -145,6 +176,7 @@ TEXT_KEYS: dict[str, frozenset[str]] = {
     "telegram_contact_name": frozenset(),
     "group_hint": frozenset(),
     "zalo_choose": frozenset(),
+    "terminal_preparing": frozenset(),
     "zalo_hotline": frozenset(),
     "zalo_hotline_zalo": frozenset({"url"}),
     "call_page_title": frozenset(),
@@ -197,8 +229,33 @@ ACTIONS: frozenset[str] = frozenset(
         "practice_stop",
         "cancel_case",
         "end_chat",
+        "explain_tactics",
     }
 )
+
+
+@dataclass(frozen=True)
+class WordLimits:
+    """How long what a student reads may be, in words (count_words): the core keeps its turns within
+    these, and the content check proves the library's texts leave room for them."""
+
+    # A crisis turn: one calm message.
+    crisis: int = 100
+    # The first answer to a message with tactics, before its buttons.
+    answer: int = 150
+    # One quote of the other party's words.
+    quote: int = 12
+
+
+WORD_LIMITS = WordLimits()
+
+
+def count_words(text: str) -> int:
+    """Words as a reader counts them: whitespace-separated pieces with a letter or a digit (an emoji or
+    a bullet alone is not a word)."""
+    return sum(1 for piece in text.split() if any(c.isalnum() for c in piece))
+
+
 # Commands shown in a channel's menu, in this order (descriptions: texts "command_<name>").
 MENU_COMMANDS = ("start", "luyentap", "111", "help", "xoa")
 
@@ -264,7 +321,23 @@ class GuidanceLibrary(Protocol):
         ...
 
     def crisis_guidance(self, kind: str) -> str | None:
-        """Calm first steps for an acute danger (None for an unknown kind)."""
+        """The full guide for an acute danger: its steps and comfort (None for an unknown kind)."""
+        ...
+
+    def scenario_card(self, scenario: str) -> ScenarioCard | None:
+        """The short answer's parts for a scenario (None when there is no guide)."""
+        ...
+
+    def crisis_card(self, kind: str) -> CrisisCard | None:
+        """The parts of the one calm crisis message for a kind of danger (None for an unknown kind)."""
+        ...
+
+    def undo_card(self, act: Act) -> UndoCard:
+        """What to do after the student already did `act`."""
+        ...
+
+    def tactic_step(self, tactic: Tactic) -> str:
+        """The one step that matters most against a tactic (when the scenario is unsure)."""
         ...
 
     def practice_questions(self) -> list[PracticeQuestion]:

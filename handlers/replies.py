@@ -1,29 +1,23 @@
-"""Turning an analysis into replies; every word comes from the guidance library."""
+"""Helpers every answer uses: buttons, the error reply, red flags in full, and splitting long replies for
+a channel; every word comes from the guidance library."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
-from handlers.models import Analysis, Button, RedFlag, Reply
+from handlers.models import Button, RedFlag, Reply
 from handlers.ports import GuidanceLibrary
-from handlers.text import shorten
 
-QUOTE_LIMIT = 160
 MAX_RED_FLAGS = 8
-ANSWER_ACTIONS = ("call_111", "learn_more", "share_with_adult", "talk_to_counselor")
-# Which calm crisis guide fits a crisis seen in which scenario.
-CRISIS_KIND = {
-    "self_harm": "self_harm",
-    "sextortion": "sextortion_now",
-    "cyberbullying_threat": "sextortion_now",
-    "online_kidnapping": "kidnapping_now",
-    "police_impersonation": "kidnapping_now",
-    "stranger_meeting": "meeting_now",
-    "idol_meeting": "meeting_now",
-    "grooming": "meeting_now",
-    "romance": "meeting_now",
-    "model_casting": "meeting_now",
-}
+# A word that could be a link (a dot before letters): "1.800.000đ" is not one.
+_LINKISH = re.compile(r"\S*[\w-]\.[^\W\d_]{2,}\S*")
+
+
+def defang_links(text: str, defang: Callable[[str], str] | None) -> str:
+    """Every word of `text` that could be a link made untappable (hxxps://x[.]com); amounts and the
+    rest stay as written."""
+    return _LINKISH.sub(lambda m: defang(m.group()), text) if defang is not None else text
 
 
 def buttons(lib: GuidanceLibrary, *actions: str) -> tuple[Button, ...]:
@@ -31,31 +25,13 @@ def buttons(lib: GuidanceLibrary, *actions: str) -> tuple[Button, ...]:
     return tuple(Button(label=lib.label(a), action=a) for a in actions)
 
 
-def unsure_reply(lib: GuidanceLibrary) -> Reply:
-    """The honest answer when nothing clear was found: never 'safe', always a way to a person."""
-    return Reply(text=lib.text("unsure"), buttons=buttons(lib, "call_111", "talk_to_counselor", "learn_more"))
-
-
 def error_reply(lib: GuidanceLibrary) -> Reply:
     """What a student gets when something broke: an apology and the hotline, never silence."""
     return Reply(text=lib.text("temporary_error"), buttons=buttons(lib, "call_111"))
 
 
-def feedback_reply(lib: GuidanceLibrary) -> Reply:
-    """The helpful / not helpful question after an analysis answer."""
-    return Reply(text=lib.text("feedback_ask"), buttons=buttons(lib, "helpful", "not_helpful"))
-
-
-def crisis_reply(analysis: Analysis, lib: GuidanceLibrary) -> Reply:
-    """Safety first: the calm guide for this kind of danger (or the general one), 111 as first button."""
-    kind = CRISIS_KIND.get(analysis.scenario or "")
-    guide = lib.crisis_guidance(kind) if kind else None
-    text = f"{lib.text('crisis_intro')}\n{guide}" if guide else lib.text("crisis")
-    return Reply(text=text, buttons=buttons(lib, "call_111", "talk_to_counselor"))
-
-
-def red_flag_reply(flags: tuple[RedFlag, ...], lib: GuidanceLibrary) -> Reply | None:
-    """The dangerous details in plain words; every link shown is already defanged."""
+def red_flag_text(flags: tuple[RedFlag, ...], lib: GuidanceLibrary) -> str | None:
+    """Every red flag in plain words with why it is one (for the full guide); links already defanged."""
     if not flags:
         return None
     lines = [lib.text("redflags_intro")]
@@ -70,7 +46,7 @@ def red_flag_reply(flags: tuple[RedFlag, ...], lib: GuidanceLibrary) -> Reply | 
             )
         )
     lines.append(lib.text("redflags_advice"))
-    return Reply(text="\n".join(lines))
+    return "\n".join(lines)
 
 
 def _reason(code: str, lib: GuidanceLibrary) -> str:
@@ -80,48 +56,6 @@ def _reason(code: str, lib: GuidanceLibrary) -> str:
         return lib.text(f"reason_{key}", name=name) if name else lib.text(f"reason_{key}")
     except KeyError:
         return ""
-
-
-def analysis_replies(
-    analysis: Analysis, lib: GuidanceLibrary, defang: Callable[[str], str] | None = None
-) -> list[Reply]:
-    """Crisis first, then the tactics with the student's own words (links defanged), the red flags,
-    then what to do and how to get out."""
-    replies: list[Reply] = []
-    if analysis.crisis:
-        replies.append(crisis_reply(analysis, lib))
-    if analysis.tactics:
-        lines = [lib.text("analysis_intro")]
-        for tactic in analysis.tactics:
-            found = analysis.evidence_for(tactic.value)
-            name = lib.tactic_name(tactic)
-            if found:
-                quote = shorten(found[0].text, QUOTE_LIMIT)
-                quote = defang(quote) if defang else quote
-                lines.append(lib.text("analysis_tactic_line", name=name, quote=quote))
-            else:
-                lines.append(lib.text("analysis_tactic_line_noquote", name=name))
-        lines.append(guide_for(analysis, lib) or lib.text("analysis_next_steps"))
-        lines.append(lib.text("not_your_fault"))
-        replies.append(Reply(text="\n".join(lines), buttons=buttons(lib, *ANSWER_ACTIONS)))
-    elif not analysis.crisis:
-        replies.append(unsure_reply(lib))
-    flagged = red_flag_reply(analysis.red_flags, lib)
-    if flagged is not None:
-        replies.append(flagged)
-    if analysis.tactics:
-        replies.append(feedback_reply(lib))
-    return replies
-
-
-def guide_for(analysis: Analysis, lib: GuidanceLibrary) -> str | None:
-    """The scenario's guide, only when the message shows no tactic that scenario does not: a guide
-    for the wrong kind of trap would mislead, the general steps never do."""
-    if not analysis.scenario:
-        return None
-    if not set(analysis.tactics) <= lib.scenario_tactics(analysis.scenario):
-        return None
-    return lib.scenario_guidance(analysis.scenario)
 
 
 SENTENCE_ENDS = (". ", "! ", "? ", "… ", ".\u00a0")

@@ -11,6 +11,7 @@ from typing import Any
 
 from handlers import choices, feedback, handoff, practice, waves
 from handlers.actions import command_action, simple_action, unknown_action
+from handlers.answer import analysis_reply, calm_reply, crisis_reply
 from handlers.flood import FloodLimiter
 from handlers.handoff import EscalationPolicy
 from handlers.models import (
@@ -36,11 +37,14 @@ from handlers.ports import (
     RedFlagFinder,
     UnitOfWork,
 )
-from handlers.replies import analysis_replies, buttons, fit
-from handlers.text import clean_text, is_blank
+from handlers.replies import buttons, fit
+from handlers.text import CleanText, clean_text, is_blank
 
 log = logging.getLogger(__name__)
 SMALL_TALK_WORDS = 3
+# Context key: the introduction (who the bot is, what it keeps) is still to be given, because the
+# first contact was a crisis and that turn is kept to the crisis alone.
+INTRO_DUE = "intro_due"
 # Fewer words than this read from an image: there was no text to speak of.
 IMAGE_MIN_WORDS = 2
 IMAGE_ERROR_KEYS = {
@@ -143,32 +147,37 @@ async def handle_incoming(msg: Incoming, *, core: Core) -> Turn:
                 lib=lib,
                 now=now,
             )
+        intro = _intro(first_contact, conversation, core)
         if conversation.state is ConversationState.WITH_COUNSELOR and action is None:
             # A counselor has this chat: the bot stays silent; the message is in the transcript.
             outcome = Outcome()
+            intro = None
         elif action is not None:
             outcome = await _on_action(action, conversation, uow, core, now)
         elif msg.kind is MessageKind.TEXT:
             flooding = core.flood is not None and not core.flood.allow(user_id, now)
-            outcome = await _on_text(cleaned.text, cleaned.truncated, conversation, uow, core, flooding)
+            outcome = await _on_text(
+                cleaned.text,
+                conversation,
+                uow,
+                core,
+                flooding=flooding,
+                extras=_truncated(cleaned, core),
+                intro=intro,
+            )
         elif msg.kind is MessageKind.IMAGE and core.images is not None:
             flooding = core.flood is not None and not core.flood.allow(user_id, now)
-            outcome = await _on_image(msg, incoming_id, conversation, uow, core, flooding)
+            outcome = await _on_image(msg, incoming_id, conversation, uow, core, flooding, intro)
         else:
             outcome = Outcome(
                 replies=[Reply(text=lib.text(_KIND_TEXT_KEYS[msg.kind]), buttons=buttons(lib, "call_111"))]
             )
+        context = _introduced(outcome, intro, conversation)
         replies = fit(outcome.replies, core.limits.max_reply_chars)
-        if first_contact:
-            welcome = lib.text("welcome", retention_days=str(core.limits.retention_days))
-            replies.insert(0, Reply(text=welcome))
-            if outcome.analysis is not None and outcome.analysis.crisis:
-                # Crisis first: safety and 111 come before the introduction.
-                replies.insert(0, replies.pop(1))
         if outcome.analysis is not None:
             await uow.messages.attach_analysis(incoming_id, outcome.analysis)
-        if outcome.context is not KEEP:
-            await uow.conversations.set_context(conversation.id, outcome.context, core.clock())  # type: ignore[arg-type]
+        if context != conversation.context:
+            await uow.conversations.set_context(conversation.id, context, core.clock())
         await _store_replies(replies, msg, conversation, user_id, uow, core)
     return Turn(replies=tuple(replies), analysis=outcome.analysis, user_id=user_id, queued=msg.queue_replies)
 
@@ -240,18 +249,59 @@ async def _on_action(
     if action == "feedback_skip":
         return feedback.skip(context, lib)
     last = await uow.messages.last_analysed(conversation.id)
-    simple = simple_action(action, lib, last)
+    defang = core.red_flags.defang if core.red_flags else None
+    simple = simple_action(action, lib, last, defang)
     return Outcome(replies=simple if simple is not None else unknown_action(lib))
+
+
+def _intro(first_contact: bool, conversation: Conversation, core: Core) -> str | None:
+    """Who the bot is and what it keeps, on a first contact (or the turn after a first-contact crisis)."""
+    if first_contact or conversation.context.get(INTRO_DUE):
+        return core.library.text("intro", retention_days=str(core.limits.retention_days))
+    return None
+
+
+def _introduced(outcome: Outcome, intro: str | None, conversation: Conversation) -> dict[str, Any]:
+    """The conversation's context after this turn. A crisis turn holds the crisis alone: the
+    introduction waits for the next turn; any other turn gives it (at the end of its last message)."""
+    changed = outcome.context if isinstance(outcome.context, dict) else None
+    context: dict[str, Any] = dict(conversation.context if changed is None else changed)
+    if intro is None:
+        return context
+    if outcome.analysis is not None and outcome.analysis.crisis:
+        context[INTRO_DUE] = True
+        return context
+    if outcome.introduced or not outcome.replies:
+        context.pop(INTRO_DUE, None)
+        return context
+    if outcome.analysis is not None and outcome.analysis.tactics:
+        context[INTRO_DUE] = True  # the answer had no room for it: the next turn gives it
+        return context
+    last = outcome.replies[-1]
+    outcome.replies[-1] = last.model_copy(
+        update={"text": f"{last.text}\n{intro}", "parts": (*last.parts, "intro")}
+    )
+    context.pop(INTRO_DUE, None)
+    return context
+
+
+def _truncated(cleaned: CleanText, core: Core) -> tuple[str, ...]:
+    """The note that only the start of a long message was read."""
+    if not cleaned.truncated:
+        return ()
+    return (core.library.text("message_truncated", limit=str(core.limits.max_chars)),)
 
 
 async def _on_text(
     text: str,
-    truncated: bool,
     conversation: Conversation,
     uow: UnitOfWork,
     core: Core,
+    *,
     flooding: bool = False,
     image: bool = False,
+    extras: tuple[str, ...] = (),
+    intro: str | None = None,
 ) -> Outcome:
     """Typed text: a feedback reason, a practice answer, or a message to analyse."""
     lib = core.library
@@ -268,21 +318,26 @@ async def _on_text(
         # A long message means the student has something real to ask: leave the game for it.
         context.pop("practice")
     analysis = await _analyze(text, core.classifier, conversation.user_id)
-    if core.red_flags is not None:
+    if core.red_flags is not None and not analysis.crisis:
+        # Found for every message (a link or a code request alone is reason enough for caution), but
+        # named only in an answer about a trap: a parent's or a school's message is not marked up.
         analysis = analysis.model_copy(update={"red_flags": core.red_flags.find(text)})
+    changed = context if context != conversation.context else KEEP
     if flooding and not analysis.crisis:
         # Too many messages in a minute: ask to slow down. A crisis is never held back.
         return Outcome(
             replies=[Reply(text=lib.text("flood_slow_down"), buttons=buttons(lib, "call_111"))],
             analysis=analysis,
+            context=changed,
         )
-    replies: list[Reply] = []
-    if truncated:
-        replies.append(Reply(text=lib.text("message_truncated", limit=str(core.limits.max_chars))))
+    if analysis.crisis:
+        reply = await _crisis(text, analysis, conversation, uow, core, extras)
+        return Outcome(replies=[reply], analysis=analysis, context=changed)
     if _is_small_talk(text, analysis) and not image:
-        replies.append(Reply(text=lib.text("start_prompt"), buttons=buttons(lib, "call_111")))
-    else:
-        answer = analysis_replies(analysis, lib, core.red_flags.defang if core.red_flags else None)
+        reply = calm_reply(lib, "start_prompt", intro, extras, actions=("call_111",))
+        return Outcome(replies=[reply], analysis=analysis, context=changed, introduced="intro" in reply.parts)
+    if analysis.tactics:
+        others = 0
         if core.fingerprints is not None:
             others = await waves.others_asking(
                 text,
@@ -292,12 +347,30 @@ async def _on_text(
                 fingerprinter=core.fingerprints,
                 now=core.clock(),
             )
-            if others:
-                answer.insert(1, Reply(text=lib.text("not_alone", count=str(others))))
-        replies += answer
-    if analysis.crisis and await uow.cases.active_for(conversation.id) is None:
-        # Crisis opens an urgent case by itself: a person should look at this conversation.
-        replies += await handoff.open_case(
+        defang = core.red_flags.defang if core.red_flags else None
+        reply = analysis_reply(analysis, lib, defang=defang, others=others, extras=extras, intro=intro)
+    else:
+        # Nothing found: "looks ordinary" only when the model is sure and nothing is asked of the
+        # student (no link, number, code, payment); the honest "unsure" otherwise.
+        sure = not analysis.unsure and not analysis.red_flags
+        reply = calm_reply(lib, "benign" if sure else "unsure", intro, extras)
+    # An answer too long for the introduction keeps it for the next turn.
+    return Outcome(replies=[reply], analysis=analysis, context=changed, introduced="intro" in reply.parts)
+
+
+async def _crisis(
+    text: str,
+    analysis: Analysis,
+    conversation: Conversation,
+    uow: UnitOfWork,
+    core: Core,
+    extras: tuple[str, ...],
+) -> Reply:
+    """The one crisis message; a crisis opens an urgent case by itself (a person should look at this
+    conversation), and the message says so in one line."""
+    lib = core.library
+    if await uow.cases.active_for(conversation.id) is None:
+        opened = await handoff.open_case(
             conversation,
             priority=CasePriority.URGENT,
             opened_by="crisis",
@@ -307,10 +380,12 @@ async def _on_text(
             now=core.clock(),
             analysis=analysis,
         )
+        notice = opened[0] if opened else None
         if core.escalation.mirror:
             await handoff.mirror_student_message(conversation, text, uow=uow, lib=lib, now=core.clock())
-    changed = context != conversation.context
-    return Outcome(replies=replies, analysis=analysis, context=context if changed else KEEP)
+    else:
+        notice = Reply(text=lib.text("crisis_counselor_waiting"))
+    return crisis_reply(analysis, lib, notice, extras)
 
 
 async def _numbered_choice(
@@ -344,7 +419,13 @@ def _mirrored(
 
 
 async def _on_image(
-    msg: Incoming, incoming_id: int, conversation: Conversation, uow: UnitOfWork, core: Core, flooding: bool
+    msg: Incoming,
+    incoming_id: int,
+    conversation: Conversation,
+    uow: UnitOfWork,
+    core: Core,
+    flooding: bool,
+    intro: str | None = None,
 ) -> Outcome:
     """A photo: read its text (a screenshot, usually) and answer it like a pasted message."""
     lib = core.library
@@ -367,7 +448,7 @@ async def _on_image(
         # The image could not be read, but the student wrote something with it: answer that.
         log.info("image not read; answering its caption", extra={"user": conversation.user_id, "error": code})
         await uow.messages.set_text(incoming_id, caption)
-        return await _on_text(caption, False, conversation, uow, core, flooding)
+        return await _on_text(caption, conversation, uow, core, flooding=flooding, intro=intro)
     if code is not None:
         log.info("image not read", extra={"user": conversation.user_id, "error": code})
         key = IMAGE_ERROR_KEYS.get(code, "image_unreadable")
@@ -376,9 +457,10 @@ async def _on_image(
     # The transcript keeps the words read from the image, never the image itself.
     read = f"{cleaned.text}\n{caption}" if caption else cleaned.text
     await uow.messages.set_text(incoming_id, read)
-    outcome = await _on_text(read, cleaned.truncated, conversation, uow, core, flooding, image=True)
-    intro = Reply(text=lib.text("image_read"))
-    return Outcome(replies=[intro, *outcome.replies], analysis=outcome.analysis, context=outcome.context)
+    extras = (*_truncated(cleaned, core), lib.text("image_read"))
+    return await _on_text(
+        read, conversation, uow, core, flooding=flooding, image=True, extras=extras, intro=intro
+    )
 
 
 def _is_small_talk(text: str, analysis: Analysis) -> bool:

@@ -15,6 +15,8 @@ from nlu import build_embedded
 from nlu.data import DataError, load_examples
 from nlu.embedded import EmbeddedClassifier, load_or_train
 from nlu.evaluate import evaluate
+from nlu.flags import RedFlagDetector
+from nlu.gold import load_gold, score
 from nlu.rasa_http import RasaHttpClassifier
 from nlu.rasa_server import RasaSetupError, ensure_venv, serve_forever, train, validate
 from nlu.settings import EmbeddedNlu, RasaNlu
@@ -92,8 +94,9 @@ async def classify_jsonl(classifier: Classifier, stdin: BinaryIO, stdout: TextIO
     return 0
 
 
-async def evaluate_file(classifier: Classifier, data: Path, out: TextIO) -> int:
-    """Print precision/recall/F1 per label, macro-F1 with its interval, crisis recall and per style."""
+async def evaluate_file(classifier: Classifier, data: Path, out: TextIO, gold: Path | None = None) -> int:
+    """Print precision/recall/F1 per label, macro-F1 with its interval, crisis recall and per style;
+    with `gold`, also quote precision and red-flag precision and recall against hand annotations."""
     examples = load_examples(data)
     started = time.perf_counter()
     if isinstance(classifier, EmbeddedClassifier):
@@ -104,6 +107,12 @@ async def evaluate_file(classifier: Classifier, data: Path, out: TextIO) -> int:
     backends = sorted({a.backend for a in analyses})
     print(evaluate(examples, analyses).render(f"{data} backend {'/'.join(backends)} "), file=out)
     print(f"{len(examples)} messages in {elapsed:.2f} s", file=out)
+    if gold is not None:
+        detector = RedFlagDetector()
+        by_text = {e.text: a for e, a in zip(examples, analyses, strict=True)}
+        # The flags a student is shown: only with an answer about a trap.
+        flags = {t: detector.find(t) if a.tactics else () for t, a in by_text.items()}
+        print(score(load_gold(gold), by_text, flags).render(), file=out)
     if isinstance(classifier, RasaHttpClassifier):
         await classifier.aclose()
     return 0
@@ -154,7 +163,8 @@ def run(settings: EmbeddedNlu | RasaNlu, args: Any) -> int:
                 )
             )
         if args.nlu_action == "eval":
-            return asyncio.run(evaluate_file(classifier_for(settings, args.backend), args.data, sys.stdout))
+            classifier = classifier_for(settings, args.backend)
+            return asyncio.run(evaluate_file(classifier, args.data, sys.stdout, args.gold))
         return rasa_command(settings, args.rasa_action, sys.stdout)
     except (DataError, RasaSetupError) as exc:
         for line in str(exc).splitlines():

@@ -11,9 +11,12 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
+
+from handlers.models import CrisisKind
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 TRAINING_DIR = PACKAGE_DIR / "data"
@@ -21,7 +24,11 @@ DEV_DIR = PACKAGE_DIR / "eval"
 SCENARIOS_FILE = PACKAGE_DIR / "scenarios.yml"
 LABEL_ORDER = ("fear", "manipulation", "control", "crisis")
 TACTICS = LABEL_ORDER[:3]
-STYLES = ("forwarded", "described", "teen")
+SERIOUS = "serious"
+# The order of labels in an intent's name: the tactics, then the severity (serious or crisis).
+INTENT_ORDER = (*TACTICS, SERIOUS, "crisis")
+STYLES = ("forwarded", "described", "teen", "chatlog")
+LANGS = ("vi", "en", "mixed")
 BENIGN = "benign"
 _ENTITY_MARKUP = re.compile(r"\[[^\]]*\]\s*[({]")
 
@@ -38,32 +45,50 @@ class Example:
     style: str | None = None
     scenario: str | None = None
     source: str = ""
+    # Severity below crisis: a threat or grooming without immediacy, a friend in danger, a past event.
+    serious: bool = False
+    lang: str = "vi"
 
     @property
     def intent(self) -> str:
-        return intent_name(self.tactics, self.crisis)
+        return intent_name(self.tactics, self.crisis, self.serious)
+
+    @property
+    def severity(self) -> str:
+        """imminent (the crisis label), serious, or none."""
+        return "imminent" if self.crisis else SERIOUS if self.serious else "none"
 
 
-def intent_name(tactics: Iterable[str], crisis: bool) -> str:
-    """The multi-intent name for a set of tactics and the crisis flag."""
-    labels = [*tactics, *(["crisis"] if crisis else [])]
-    ordered = [label for label in LABEL_ORDER if label in labels]
+def intent_name(tactics: Iterable[str], crisis: bool, serious: bool = False) -> str:
+    """The multi-intent name for a set of tactics and the severity labels."""
+    labels = [*tactics, *(["crisis"] if crisis else []), *([SERIOUS] if serious else [])]
+    ordered = [label for label in INTENT_ORDER if label in labels]
     return "+".join(ordered) if ordered else BENIGN
 
 
-def parse_intent(name: str) -> tuple[frozenset[str], bool]:
-    """`fear+control+crisis` -> ({fear, control}, True); raises ValueError for anything else."""
+def parse_intent(name: str) -> tuple[frozenset[str], bool, bool]:
+    """`fear+control+crisis` -> ({fear, control}, True, False); `fear+serious` -> ({fear}, False, True);
+    raises ValueError for anything else."""
     if name == BENIGN:
-        return frozenset(), False
+        return frozenset(), False, False
     parts = name.split("+")
-    if not parts or any(p not in LABEL_ORDER for p in parts) or len(set(parts)) != len(parts):
-        raise ValueError(f"unknown intent {name!r}: use {BENIGN} or labels among {'+'.join(LABEL_ORDER)}")
-    return frozenset(p for p in parts if p != "crisis"), "crisis" in parts
+    if not parts or any(p not in INTENT_ORDER for p in parts) or len(set(parts)) != len(parts):
+        raise ValueError(f"unknown intent {name!r}: use {BENIGN} or labels among {'+'.join(INTENT_ORDER)}")
+    if SERIOUS in parts and "crisis" in parts:
+        raise ValueError(f"intent {name!r}: serious and crisis are two severities, give one")
+    return frozenset(p for p in parts if p in TACTICS), "crisis" in parts, SERIOUS in parts
 
 
 def scenarios() -> tuple[str, ...]:
     """The scenario slugs shared by data, dev set and content."""
     return tuple(yaml.safe_load(SCENARIOS_FILE.read_text(encoding="utf-8"))["scenarios"])
+
+
+@lru_cache(maxsize=1)
+def scenario_crisis_kinds() -> dict[str, CrisisKind]:
+    """The acute danger a crisis in a scenario usually is (its calm first step)."""
+    data = yaml.safe_load(SCENARIOS_FILE.read_text(encoding="utf-8"))
+    return {slug: CrisisKind(kind) for slug, kind in data.get("crisis_kinds", {}).items()}
 
 
 def data_files(path: Path) -> list[Path]:
@@ -125,14 +150,16 @@ def _load_block(path: Path, block: yaml.Node, known_scenarios: set[str]) -> list
         return []  # synonyms, regexes and lookups are allowed but not used here
     name = fields["intent"].value
     try:
-        tactics, crisis = parse_intent(str(name))
+        tactics, crisis, serious = parse_intent(str(name))
     except ValueError as exc:
         raise DataError(f"{path}:{line}: {exc}") from None
     meta = yaml.safe_load(yaml.serialize(fields["metadata"])) if "metadata" in fields else {}
     meta = meta if isinstance(meta, dict) else {}
-    style, scenario = meta.get("style"), meta.get("scenario")
+    style, scenario, lang = meta.get("style"), meta.get("scenario"), meta.get("lang", "vi")
     if style is not None and style not in STYLES:
         raise DataError(f"{path}:{line}: intent {name}: metadata.style {style!r} is not one of {STYLES}")
+    if lang not in LANGS:
+        raise DataError(f"{path}:{line}: intent {name}: metadata.lang {lang!r} is not one of {LANGS}")
     if scenario is not None and scenario not in known_scenarios:
         raise DataError(
             f"{path}:{line}: intent {name}: metadata.scenario {scenario!r} is not in scenarios.yml"
@@ -153,5 +180,5 @@ def _load_block(path: Path, block: yaml.Node, known_scenarios: set[str]) -> list
             raise DataError(f"{where}: intent {name}: empty example")
         if _ENTITY_MARKUP.search(text):
             raise DataError(f"{where}: intent {name}: entity markup is not used here: {text[:60]!r}")
-        out.append(Example(text, tactics, crisis, style, scenario, where))
+        out.append(Example(text, tactics, crisis, style, scenario, where, serious, lang))
     return out

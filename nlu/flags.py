@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from handlers.models import RedFlag
+from nlu.asks import asked
 from nlu.redflags import RedFlagLists, defang, find_red_flags, load_lists
 
 LISTS = ("allow", "deny")
@@ -61,10 +62,12 @@ class RedFlagDetector:
         self.lists = lists_for(data_dir)
 
     def find(self, text: str) -> tuple[RedFlag, ...]:
-        return tuple(
+        """What the other party asks the student to do or trust, each once (nlu/asks.py)."""
+        found = tuple(
             flag.model_copy(update={"reasons": tuple(_named(code) for code in flag.reasons)})
             for flag in find_red_flags(text, self.lists)
         )
+        return asked(text, found)
 
     def defang(self, text: str) -> str:
         return defang(text)

@@ -9,6 +9,8 @@ from handlers.models import Button, Reply
 from handlers.ports import GuidanceLibrary
 
 MAX_TEXT = 4096
+# Short buttons that share a row ("👍 Có ích" "👎 Chưa ổn"); every other label is a sentence of its own.
+SHARED_ROW = frozenset({"helpful", "not_helpful"})
 
 
 def call_page(public_base_url: str | None) -> str | None:
@@ -17,16 +19,23 @@ def call_page(public_base_url: str | None) -> str | None:
 
 
 def keyboard(buttons: tuple[Button, ...], public_base_url: str | None) -> InlineKeyboardMarkup | None:
-    """One button per row (the labels are sentences); callback data is the core's action id."""
+    """One button per row (the labels are sentences), the feedback pair side by side; callback data is
+    the core's action id."""
     if not buttons:
         return None
     page = call_page(public_base_url)
-    rows = []
+    rows: list[list[InlineKeyboardButton]] = []
+    shared = False
     for button in buttons:
         if button.action == "call_111" and page:
-            rows.append([InlineKeyboardButton(button.label, url=page)])
+            key = InlineKeyboardButton(button.label, url=page)
         else:
-            rows.append([InlineKeyboardButton(button.label, callback_data=button.action[:64])])
+            key = InlineKeyboardButton(button.label, callback_data=button.action[:64])
+        if button.action in SHARED_ROW and shared:
+            rows[-1].append(key)
+        else:
+            rows.append([key])
+        shared = button.action in SHARED_ROW
     return InlineKeyboardMarkup(rows)
 
 

@@ -57,21 +57,21 @@ class TestJsonl:
             ]
         ).encode()
         replies = lines(run(["--config", str(config), "chat", "--jsonl"], stdin).stdout)
-        scam = [r for r in replies if r["user"] == "a" and r["buttons"]]
-        assert set(scam[0]["tactics"]) >= {"fear", "control"}
-        # Paying now or the photos leak: a crisis, so safety and 111 come first, then the quoted words.
-        assert scam[0]["crisis"] is True and scam[0]["buttons"][0]["action"] == "call_111"
-        assert any("“ck 2tr ngay ko t tung anh m len group truong”" in r["text"] for r in scam[1:])
-        first = next(r for r in replies if r["user"] == "b")  # b's very first reply, before any welcome
-        assert (
-            first["crisis"] is True and first["buttons"][0]["action"] == "call_111" and "111" in first["text"]
-        )
+        # Paying now or the photos leak: a crisis. The turn is one calm message, 111 first; the
+        # tactics and their quotes wait for the full guide.
+        (scam,) = [r for r in replies if r["user"] == "a"]
+        assert set(scam["tactics"]) >= {"fear", "control"}
+        assert scam["crisis"] is True and scam["buttons"][0]["action"] == "call_111" and "111" in scam["text"]
+        assert "learn_more" in [b["action"] for b in scam["buttons"]]
+        (first,) = [r for r in replies if r["user"] == "b"]  # no welcome in a crisis turn
+        assert first["crisis"] is True and first["buttons"][0]["action"] == "call_111"
 
     def test_actions_and_unknown_action(self, config: Path) -> None:
         stdin = b'{"user":"a","action":"call_111"}\n{"user":"a","action":"nope"}\n'
         replies = lines(run(["--config", str(config), "chat", "--jsonl"], stdin).stdout)
-        assert "111" in replies[1]["text"]
-        assert "không còn dùng được" in replies[2]["text"]
+        hotline, unknown = replies  # one message a turn; the introduction ends the first
+        assert "111" in hotline["text"] and "/xoa" in hotline["text"]
+        assert "không còn dùng được" in unknown["text"]
 
     def test_bad_lines_are_explained_on_stderr_and_skipped(self, config: Path) -> None:
         stdin = b"\n".join(
@@ -112,7 +112,7 @@ class TestJsonl:
         second = lines(
             run(["--config", str(config), "chat", "--jsonl"], b'{"user":"a","text":"hi"}\n').stdout
         )
-        assert all("👋" not in r["text"] for r in second)  # not first contact any more
+        assert all("/xoa" not in r["text"] for r in second)  # not first contact any more: no introduction
 
 
 class TestOperatorErrors:
@@ -183,12 +183,12 @@ class TestRetention:
 class TestInteractive:
     def test_numbers_count_on_across_replies_and_bad_numbers_are_explained(self, config: Path) -> None:
         scam = "Cục Cảnh sát thông báo bạn liên quan đường dây rửa tiền. Không được nói với ai, chuyển 20 triệu ngay."
-        stdin = f"{scam}\n5\n9\n/luyentap\n".encode()
+        stdin = f"{scam}\n4\n9\n/luyentap\n".encode()
         done = run(["--config", str(config), "chat", "--user", "tester"], stdin)
         out = done.stdout.decode()
         assert done.returncode == 0 and "Traceback" not in done.stderr.decode()
-        assert "  5. 👍 Có ích" in out  # the feedback buttons continue the answer's numbering
-        assert "Cảm ơn bạn đã cho mình biết" in out  # 5 pressed "helpful"
+        assert "  4. 👍 Có ích" in out  # the feedback buttons continue the answer's numbering
+        assert "Cảm ơn bạn đã cho mình biết" in out  # 4 pressed "helpful"
         assert "Không có lựa chọn số 9" in out
         assert "Câu 1/5" in out
         assert out.rstrip().endswith("Tạm biệt nhé. Khi cần, gõ notalone chat hoặc gọi 111.")
@@ -263,3 +263,26 @@ class TestRedFlagLists:
         assert bad.returncode == 2 and "not a domain" in bad.stderr.decode()
         run(["--config", str(config), "redflags", "deny", "--remove", "scam-site.xyz"])
         assert b"deny_list" not in run(["--config", str(config), "redflags", "check", text]).stdout
+
+
+@pytest.mark.slow
+class TestFirstRun:
+    def test_training_is_announced_once_then_the_greeting(self, config: Path, tmp_path: Path) -> None:
+        """The first start trains the model (about 20 s): the person at the terminal is told, in
+        Vietnamese, before the greeting; the JSON-lines form keeps stdout for replies."""
+        cache = {"NOTALONE_NLU__CACHE_DIR": str(tmp_path / "empty-cache")}
+        first = run(["--config", str(config), "chat"], b"", env=cache)
+        assert first.returncode == 0, first.stderr
+        out = first.stdout.decode()
+        assert out.startswith("Đang chuẩn bị mô hình ngôn ngữ lần đầu")
+        assert out.index("Đang chuẩn bị") < out.index("Không Một Mình:")  # the greeting comes after
+        again = run(["--config", str(config), "chat", "--jsonl"], b'{"user":"a","text":"hi"}\n', env=cache)
+        assert again.returncode == 0 and "Đang chuẩn bị" not in again.stderr.decode()  # trained once
+        assert [r["user"] for r in lines(again.stdout)] == ["a"]
+
+    def test_jsonl_announces_on_stderr(self, config: Path, tmp_path: Path) -> None:
+        cache = {"NOTALONE_NLU__CACHE_DIR": str(tmp_path / "empty-cache")}
+        done = run(["--config", str(config), "chat", "--jsonl"], b'{"user":"a","text":"hi"}\n', env=cache)
+        assert done.returncode == 0, done.stderr
+        assert "Đang chuẩn bị mô hình ngôn ngữ lần đầu" in done.stderr.decode()
+        assert all(r["user"] == "a" for r in lines(done.stdout))

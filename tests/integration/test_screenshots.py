@@ -12,6 +12,7 @@ from telegram import Update
 
 from bot.main import App
 from bot.web import TelegramApp
+from handlers.models import Tactic
 from tests.integration.fake_telegram import FakeTelegram
 from tests.screenshots import chat_screenshot
 
@@ -37,13 +38,14 @@ class TestTelegramPhotos:
         shot = chat_screenshot(SCAM_CHAT, theme="dark", font="noto", size=30, image_format="JPEG")
         await process(telegram, fake.photo_update(80, shot.png))
         assert fake.sent("getFile")[-1]["file_id"].startswith("f")
-        texts = [p["text"] for p in fake.sent(chat_id=80)][2:]
-        assert "đọc chữ trong ảnh" in texts[0]
-        answer = "\n".join(texts)
-        assert "Gây sợ hãi" in answer and "Kiểm soát" in answer  # tactics named
-        assert "“" in answer and (
-            "công an" in answer or "không được nói với bố mẹ" in answer
-        )  # quoted from the image
+        start, answer = [p["text"] for p in fake.sent(chat_id=80)]  # one message a turn
+        assert app.library.text("image_read") in answer  # says it read the image
+        lib = app.library
+        named = lib.tactic_name(Tactic.FEAR) in answer and lib.tactic_name(Tactic.CONTROL) in answer
+        quoted = "“" in answer and ("công an" in answer or "không được nói với bố mẹ" in answer)
+        # The model may read "không được nói với bố mẹ, nếu không sẽ bị bắt" as a kidnapping in progress:
+        # then the one crisis message, naming 111, is the answer.
+        assert (named and quoted) or ("111" in answer and lib.text("crisis_counselor_on") in answer)
 
     async def test_an_image_sent_as_a_file_and_a_caption(
         self, app: App, telegram: TelegramApp, fake: FakeTelegram
@@ -51,7 +53,7 @@ class TestTelegramPhotos:
         await process(telegram, fake.message_update(81, "/start"))
         shot = chat_screenshot(SCAM_CHAT, size=32)
         await process(telegram, fake.photo_update(81, shot.png, as_document=True, caption="cái này là sao ạ"))
-        assert "đọc chữ trong ảnh" in fake.sent(chat_id=81)[2]["text"]
+        assert app.library.text("image_read") in fake.sent(chat_id=81)[1]["text"]
 
     async def test_unreadable_images_get_a_friendly_answer(
         self, app: App, telegram: TelegramApp, fake: FakeTelegram
@@ -66,13 +68,11 @@ class TestTelegramPhotos:
         await process(
             telegram, fake.photo_update(82, blank.getvalue(), caption="mình bị dọa tung ảnh, sợ quá")
         )
-        corrupt, huge, empty, caption = [p["text"] for p in fake.sent(chat_id=82)][2:6]
+        corrupt, huge, empty, caption = [p["text"] for p in fake.sent(chat_id=82)][1:5]
         assert "chưa đọc được ảnh" in corrupt
         assert "dưới 10 MB" in huge
         assert "không thấy chữ" in empty
-        assert "đọc chữ trong ảnh" not in caption and "111" in "".join(
-            p["text"] for p in fake.sent(chat_id=82)[5:]
-        )
+        assert app.library.text("image_read") not in caption and "111" in caption
 
 
 CLICKABLE = re.compile(
@@ -92,7 +92,10 @@ class TestRedFlags:
         await process(telegram, fake.button_update(90, "learn_more"))
         await process(telegram, fake.button_update(90, "share_with_adult"))
         texts = [p["text"] for p in fake.sent(chat_id=90)]
-        flags = next(t for t in texts if t.startswith("🚩"))
+        assert "🚩" in texts[0]  # the answer names the main ones; the full guide lists them all
+        full = app.library.text("redflags_intro")
+        at = next(n for n, t in enumerate(texts) if full in t)
+        flags = "\n".join(texts[at:])  # a long guide is split into messages of the channel's size
         assert "vietcombank-xacminh[.]com" in flags and "giả tên Vietcombank" in flags
         assert "bit[.]ly" in flags and "rút gọn" in flags
         assert "0912 345 678" in flags and "0123456789" in flags and "500k" in flags
@@ -105,7 +108,9 @@ class TestRedFlags:
     ) -> None:
         chat = [("Bạn trúng thưởng! Vào shopee-nhanqua.xyz để nhận, nhập mã OTP gửi cho mình nhé.", False)]
         await process(telegram, fake.photo_update(91, chat_screenshot(chat, size=34).png))
+        await process(telegram, fake.button_update(91, "learn_more"))
         texts = [p["text"] for p in fake.sent(chat_id=91)]
-        flags = next(t for t in texts if t.startswith("🚩"))
+        assert "shopee-nhanqua[.]xyz" in texts[0]  # named in the answer already
+        flags = next(t for t in texts if app.library.text("redflags_intro") in t)
         assert "shopee-nhanqua[.]xyz" in flags and "Shopee" in flags
         assert not [t for t in texts if CLICKABLE.search(t)]

@@ -45,16 +45,19 @@ class TestMessages:
     ) -> None:
         await process(telegram, fake.message_update(42, "/start"))
         await process(telegram, fake.message_update(42, SCAM))
-        sent = fake.sent(chat_id=42)
-        assert "Không Một Mình" in sent[0]["text"]
-        answer = next(m for m in sent if "Mình thấy" in m["text"])
-        assert "“Cục Cảnh sát thông báo bạn liên quan đường dây rửa tiền.”" in answer["text"]
+        start, answer = fake.sent(chat_id=42)  # one message a turn
+        assert "/xoa" in start["text"]  # the introduction comes with the first turn
+        assert "“" in answer["text"] and "đường dây rửa tiền" in answer["text"]
         assert [b["callback_data"] for b in buttons(answer)] == [
             "call_111",
-            "learn_more",
-            "share_with_adult",
             "talk_to_counselor",
+            "learn_more",
+            "helpful",
+            "not_helpful",
         ]
+        # Sentences one per row; the feedback pair side by side on the last row.
+        rows = answer["reply_markup"]["inline_keyboard"]
+        assert [len(r) for r in rows] == [1, 1, 1, 2]
         assert "parse_mode" not in answer  # plain text: nothing the student typed can break it
         assert fake.sent("sendChatAction", 42)[0]["action"] == "typing"
 
@@ -82,7 +85,7 @@ class TestMessages:
         await process(telegram, fake.button_update(6, "no_such_action"))
         await process(telegram, fake.button_update(6, "learn_more"))
         assert len(fake.sent("answerCallbackQuery")) == 2
-        assert "không còn dùng được" in fake.sent(chat_id=6)[1]["text"]
+        assert "không còn dùng được" in fake.sent(chat_id=6)[0]["text"]
 
     async def test_forwarded_message_is_analysed(self, telegram: TelegramApp, fake: FakeTelegram) -> None:
         origin = {
@@ -92,7 +95,7 @@ class TestMessages:
         }
         await process(telegram, fake.message_update(8, SCAM, forward_origin=origin))
         texts = [m["text"] for m in fake.sent(chat_id=8)]
-        assert any("Mình thấy" in t for t in texts)
+        assert any("“" in t for t in texts)
 
     @pytest.mark.parametrize(
         ("extra", "needle"),
@@ -129,7 +132,7 @@ class TestMessages:
     async def test_caption_is_read_as_text(self, telegram: TelegramApp, fake: FakeTelegram) -> None:
         photo = [{"file_id": "p", "file_unique_id": "u", "width": 90, "height": 90}]
         await process(telegram, fake.message_update(10, None, photo=photo, caption=SCAM))
-        assert any("Mình thấy" in m["text"] for m in fake.sent(chat_id=10))
+        assert any("“" in m["text"] for m in fake.sent(chat_id=10))
 
     async def test_markup_breaking_text_is_sent_as_is(
         self, telegram: TelegramApp, fake: FakeTelegram
@@ -142,7 +145,7 @@ class TestMessages:
         update = fake.message_update(12, SCAM)
         update["edited_message"] = update.pop("message") | {"edit_date": 2}
         await process(telegram, update)
-        assert any("Mình thấy" in m["text"] for m in fake.sent(chat_id=12))
+        assert any("“" in m["text"] for m in fake.sent(chat_id=12))
 
     async def test_a_redelivered_update_is_answered_once(
         self, telegram: TelegramApp, fake: FakeTelegram
@@ -159,7 +162,7 @@ class TestMessages:
         await process(
             telegram, fake.message_update(-100, f"@notalone_test_bot {SCAM}", user_id=1, chat_type="group")
         )
-        assert any("Mình thấy" in m["text"] for m in fake.sent(chat_id=-100))
+        assert any("“" in m["text"] for m in fake.sent(chat_id=-100))
 
 
 class TestPollingAndOrder:
@@ -174,14 +177,14 @@ class TestPollingAndOrder:
                 fake.push_update(fake.message_update(21, f"/help {i}"))
                 fake.push_update(fake.message_update(22, "/start"))
             fake.push_update(fake.message_update(21, "/luyentap"))
-            sent21 = await fake.wait_for(6, chat_id=21)  # welcome + 3 help + intro + question
-            await fake.wait_for(4, chat_id=22)
+            sent21 = await fake.wait_for(5, chat_id=21)  # 3 help (the first introduces) + intro + question
+            await fake.wait_for(3, chat_id=22)
         finally:
             await telegram.updater.stop()
             await telegram.stop()
         texts = [m["text"] for m in sent21]
-        assert texts[0].startswith("Chào bạn") and all(t.startswith("Mình có thể") for t in texts[1:4])
-        assert texts[4].startswith("Cùng luyện tập") and texts[5].startswith("Câu 1/5")
+        assert all(t.startswith("Mình có thể") for t in texts[0:3]) and "/xoa" in texts[0]
+        assert texts[3].startswith("Cùng luyện tập") and texts[4].startswith("Câu 1/5")
 
 
 class TestRetries:
@@ -219,7 +222,7 @@ class TestWebhook:
                 await client.post(WEBHOOK_PATH, json={"update_id": 9, "weird": {}}, headers=good)
             ).status_code == 200
             assert (await client.post(WEBHOOK_PATH, json=update, headers=good)).status_code == 200
-            await fake.wait_for(2, chat_id=50)
+            await fake.wait_for(1, chat_id=50)
             assert (await client.get("/healthz")).json() == {"status": "ok"}
             ready = await client.get("/readyz")
             assert ready.status_code == 200 and ready.json()["ready"] is True
@@ -265,8 +268,8 @@ class TestRunTelegramCommand:
             await fake.wait_for(1, "answerCallbackQuery", timeout=60)
             first_crisis = (await fake.wait_for(1, chat_id=61, timeout=60))[0]
             assert "111" in first_crisis["text"] and buttons(first_crisis)[0]["callback_data"] == "call_111"
-            texts = [m["text"] for m in await fake.wait_for(5, chat_id=60, timeout=60)]
-            assert any("Mình thấy" in t for t in texts)
+            texts = [m["text"] for m in await fake.wait_for(3, chat_id=60, timeout=60)]  # a message a turn
+            assert any("“" in t for t in texts)
         finally:
             process.send_signal(signal.SIGTERM)
             _, err = await asyncio.wait_for(process.communicate(), timeout=60)

@@ -163,12 +163,12 @@ class TestClient:
 class TestPolling:
     async def test_greeting_scam_choice_and_crisis(self, polling: ZaloChannel, zalo: FakeZalo) -> None:
         zalo.push(zalo.update("u1", text="chào bạn"))
-        (welcome, prompt) = await zalo.wait_texts("u1", 2)
-        assert "Không Một Mình" in welcome and "111" in prompt
+        (first,) = await zalo.wait_texts("u1", 1)  # one message a turn: the prompt, then who the bot is
+        assert "Không Một Mình" in first and "111" in first
         assert zalo.called("sendChatAction")[0] == {"chat_id": "u1", "action": "typing"}
 
         zalo.push(zalo.update("u1", text=SCAM))
-        answer = await zalo.wait_text_with("u1", CHOOSE, after=2)
+        answer = await zalo.wait_text_with("u1", CHOOSE, after=1)
         texts = zalo.texts("u1")
         assert answer == texts[-1] and "\n1. " in answer  # the options close the turn
         assert "bấm số 111" in answer  # call_111 is written out, not a numbered option
@@ -208,7 +208,7 @@ class TestPolling:
         zalo.push({"event_name": "message.text.received", "message": {"text": "no sender"}})
         zalo.script("getUpdates", Script(500, {"ok": False, "error_code": 500, "description": "down"}))
         zalo.push(zalo.update("u4", text="chào"))
-        assert await zalo.wait_texts("u4", 2)
+        assert await zalo.wait_texts("u4", 1)
 
     async def test_a_screenshot_by_photo_link(self, polling: ZaloChannel, zalo: FakeZalo) -> None:
         chat = [("Chào em, anh là công an. Em phải chuyển 2 triệu ngay, không được nói với bố mẹ.", False)]
@@ -241,7 +241,7 @@ class TestWebhook:
         assert (await webhook.post(ZALO_WEBHOOK_PATH, json=flat, headers=right)).status_code == 200
         await settle()
         answered = len(zalo.texts("w2"))
-        assert answered == 2
+        assert answered == 1  # one message a turn
         assert (await webhook.post(ZALO_WEBHOOK_PATH, json=flat, headers=right)).status_code == 200
         await settle()
         assert len(zalo.texts("w2")) == answered  # the replay is not answered again
@@ -262,7 +262,7 @@ class TestWebhook:
         await webhook.post(ZALO_WEBHOOK_PATH, json=zalo.update("w6", text="chào"), headers=right)
         await webhook.post(ZALO_WEBHOOK_PATH, json=zalo.update("w6", text=SCAM), headers=right)
         await settle()
-        at_once = zalo.texts("w6")[2:]
+        at_once = zalo.texts("w6")[1:]
         assert [CHOOSE in t for t in later] == [False] * (len(later) - 1) + [True]  # one list, at the end
         assert later[-1].split(CHOOSE)[1] == at_once[-1].split(CHOOSE)[1]  # numbered 1-5 across the turn
 
@@ -379,7 +379,7 @@ class TestCommand:
                 fake.push(fake.update("c1", text="chào"))
                 fake.push(fake.update("c1", text=CRISIS))
                 deadline = time.monotonic() + 60
-                while len(fake.texts("c1")) < 3 and time.monotonic() < deadline and proc.returncode is None:
+                while len(fake.texts("c1")) < 2 and time.monotonic() < deadline and proc.returncode is None:
                     await asyncio.sleep(0.1)
                 proc.send_signal(signal.SIGTERM)
                 _, err = await asyncio.wait_for(proc.communicate(), 30)
@@ -389,7 +389,7 @@ class TestCommand:
 
         code, err, texts = asyncio.run(scenario())
         assert code == 0, err
-        assert len(texts) >= 3 and "111" in texts[2]
+        assert len(texts) == 2 and "111" in texts[1]  # one message a turn: the greeting, then the crisis
         assert "chào" not in err and CRISIS not in err  # no message text in the logs
 
     def test_run_zalo_without_a_token_names_the_variable(self, tmp_path: Path) -> None:

@@ -68,8 +68,11 @@ class TestLoader:
             load_examples(write(tmp_path, body))
 
     def test_intent_order_is_canonical(self) -> None:
-        assert parse_intent("fear+control+crisis") == ({"fear", "control"}, True)
-        assert parse_intent("benign") == (frozenset(), False)
+        assert parse_intent("fear+control+crisis") == ({"fear", "control"}, True, False)
+        assert parse_intent("fear+serious") == ({"fear"}, False, True)
+        assert parse_intent("benign") == (frozenset(), False, False)
+        with pytest.raises(ValueError, match="two severities"):
+            parse_intent("fear+serious+crisis")
         with pytest.raises(ValueError):
             parse_intent("fear+fear")
 
@@ -87,8 +90,9 @@ class TestDataSet:
         assert benign >= 400 and counts["crisis"] >= 150
 
     def test_styles_in_roughly_equal_shares(self, train) -> None:  # type: ignore[no-untyped-def]
-        shares = Counter(e.style for e in train)
-        assert set(shares) == set(STYLES)
+        # The three ways students write, in roughly equal shares (pasted chat logs come on top).
+        shares = Counter(e.style for e in train if e.style != "chatlog")
+        assert set(shares) == set(STYLES) - {"chatlog"}
         assert min(shares.values()) / max(shares.values()) > 0.8
 
     def test_at_least_25_scam_scenarios(self, train) -> None:  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ import yaml
 
 from content.checklist import check_text
 from content.loader import LIBRARY, ContentError, load_library
-from handlers.ports import ACTIONS, TEXT_KEYS
+from handlers.ports import ACTIONS, TEXT_KEYS, WORD_LIMITS
 
 
 @pytest.mark.parametrize(
@@ -50,6 +50,8 @@ def test_breaches_in_library_files_are_reported_with_file_and_field(tmp_path: Pa
     def without_adults(value):  # type: ignore[no-untyped-def]
         if isinstance(value, list):
             return [without_adults(v) for v in value]
+        if isinstance(value, dict):
+            return {k: without_adults(v) for k, v in value.items()}
         if isinstance(value, str):
             for word in adults:
                 value = value.replace(word, "bạn bè").replace(word.capitalize(), "Bạn bè")
@@ -62,8 +64,7 @@ def test_breaches_in_library_files_are_reported_with_file_and_field(tmp_path: Pa
     path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     crisis = tmp_path / "lib" / "vi" / "crisis" / "meeting_now.yml"
     doc = yaml.safe_load(crisis.read_text(encoding="utf-8"))
-    doc["first_step"] = "Hít thở thật sâu và bình tĩnh lại một chút nhé."
-    doc["title"] = "Bình tĩnh nào"
+    doc["call"] = "Hít thở thật sâu và bình tĩnh lại một chút nhé."
     crisis.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     with pytest.raises(ContentError) as err:
         load_library(tmp_path / "lib", "vi", text_keys=TEXT_KEYS, actions=ACTIONS)
@@ -71,4 +72,19 @@ def test_breaches_in_library_files_are_reported_with_file_and_field(tmp_path: Pa
     assert "prize.yml: do_now.0: may advise doing what the scammer asks" in problems
     assert "prize.yml: never tells the student to tell a trusted adult" in problems
     assert "prize.yml: when_to_call: must name 111 or 113" in problems
-    assert "meeting_now.yml: first_step: the hotline 111 comes first" in problems
+    assert "meeting_now.yml: call: must name the hotline 111" in problems
+
+
+def test_texts_that_would_make_an_answer_too_long_are_reported(tmp_path: Path) -> None:
+    shutil.copytree(LIBRARY, tmp_path / "lib")
+    path = tmp_path / "lib" / "vi" / "scenarios" / "prize.yml"
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc["steps"] = ["Đừng chuyển tiền cho ai cả, " + "kể với bố mẹ và thầy cô ngay " * 6] * 3
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    # Without limits the library loads: the schema itself does not count words.
+    load_library(tmp_path / "lib", "vi", text_keys=TEXT_KEYS, actions=ACTIONS)
+    with pytest.raises(ContentError) as err:
+        load_library(tmp_path / "lib", "vi", text_keys=TEXT_KEYS, actions=ACTIONS, limits=WORD_LIMITS)
+    assert "prize.yml: verdict, tell, steps, already_did: the answer can reach" in str(err.value)
+    # The shipped library fits.
+    load_library(None, "vi", text_keys=TEXT_KEYS, actions=ACTIONS, limits=WORD_LIMITS)

@@ -41,10 +41,11 @@ class TestNumberedOptions:
         turn = await handle_incoming(zalo(SCAM), core=core)
         options = numbered(turn.replies)
         assert options, "the analysis offers options"
-        picked = await handle_incoming(zalo("1"), core=core)
+        number = next(n for n, b in enumerate(options, 1) if b.action == "learn_more")
+        picked = await handle_incoming(zalo(str(number)), core=core)
         await handle_incoming(zalo(SCAM), core=core)
         pressed = Incoming(
-            channel=Channel.ZALO, platform_user_id="z1", kind=MessageKind.ACTION, action=options[0].action
+            channel=Channel.ZALO, platform_user_id="z1", kind=MessageKind.ACTION, action="learn_more"
         )
         direct = await handle_incoming(pressed, core=core)
         assert picked.replies and picked.replies == direct.replies

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from handlers.models import Analysis, Evidence, Tactic
+from handlers.models import Analysis, CrisisKind, Evidence, Tactic
 from handlers.practice import CODES, code_of, options
 from handlers.retention import purge_expired
 from handlers.triage import Core, Limits, handle_incoming
@@ -51,54 +51,74 @@ def actions_of(turn) -> list[list[str]]:  # type: ignore[no-untyped-def]
     return [[b.action for b in r.buttons] for r in turn.replies]
 
 
-def all_text(turn) -> str:  # type: ignore[no-untyped-def]
-    return "\n".join(r.text for r in turn.replies)
+def parts_of(turn) -> set[str]:  # type: ignore[no-untyped-def]
+    return {p for r in turn.replies for p in r.parts}
 
 
 class TestFirstContact:
-    async def test_who_what_how_long_who_sees_how_to_delete_then_prompt(self, chat: Core) -> None:
+    async def test_start_is_the_prompt_and_the_introduction_in_one_message(self, chat: Core) -> None:
         turn = await handle_incoming(text("new", "/start"), core=chat)
-        welcome = turn.replies[0].text
-        for needle in ("Không Một Mình", "30 ngày", "tư vấn viên", "/xoa", "111"):
-            assert needle in welcome
-        assert "Gửi mình tin nhắn bạn thấy lạ nhé" in turn.replies[1].text
+        assert len(turn.replies) == 1 and "intro" in parts_of(turn)
+        # The introduction says how long messages are kept and how to delete them.
+        assert "30" in turn.replies[0].text and "/xoa" in turn.replies[0].text
 
-    async def test_crisis_as_first_message_puts_safety_before_the_welcome(self, chat: Core) -> None:
+    async def test_crisis_as_first_message_is_the_crisis_alone_and_the_intro_comes_next(
+        self, chat: Core
+    ) -> None:
         turn = await handle_incoming(text("new", CRISIS), core=chat)
-        assert turn.replies[0].buttons[0].action == "call_111"
-        assert "111" in turn.replies[0].text
-        assert "Không Một Mình 👋" in turn.replies[1].text
+        assert len(turn.replies) == 1 and turn.replies[0].buttons[0].action == "call_111"
+        assert "intro" not in parts_of(turn) and "111" in turn.replies[0].text
+        after = await handle_incoming(text("new", POLICE), core=chat)
+        assert "intro" in parts_of(after)
+        later = await handle_incoming(text("new", POLICE), core=chat)
+        assert "intro" not in parts_of(later)
 
 
 class TestAnalysisAnswer:
-    async def test_scenario_guidance_follows_the_quotes(self, chat: Core) -> None:
+    async def test_one_message_verdict_quotes_card_steps_and_buttons(self, chat: Core) -> None:
         await handle_incoming(text("u", "/start"), core=chat)
         turn = await handle_incoming(text("u", POLICE), core=chat)
-        answer = turn.replies[0].text
-        assert (
-            "“Cục Cảnh sát báo bạn dính vụ án.”" in answer
-            and "“Chuyển tiền vào tài khoản tạm giữ ngay”" in answer
-        )
-        assert "Giả danh công an" in answer and "Làm ngay:" in answer and "Cách thoát ra:" in answer
-        assert actions_of(turn)[0] == ["call_111", "learn_more", "share_with_adult", "talk_to_counselor"]
-        assert actions_of(turn)[1] == ["helpful", "not_helpful"]
-        assert all(len(r.text) <= 2000 for r in turn.replies)
-
-    async def test_crisis_first_with_the_matching_calm_guide(self, chat: Core) -> None:
-        await handle_incoming(text("u", "/start"), core=chat)
-        turn = await handle_incoming(text("u", SEXTORTION), core=chat)
-        first = turn.replies[0]
-        assert first.buttons[0].action == "call_111" and "talk_to_counselor" in [
-            b.action for b in first.buttons
+        assert len(turn.replies) == 1
+        answer = turn.replies[0]
+        assert "“Cục Cảnh sát báo bạn dính vụ án.”" in answer.text
+        assert "“Chuyển tiền vào tài khoản tạm giữ ngay”" in answer.text
+        assert {"card:police_impersonation", "quote:fear", "quote:control", "steps:card"} <= set(answer.parts)
+        assert actions_of(turn)[0] == [
+            "call_111",
+            "talk_to_counselor",
+            "learn_more",
+            "helpful",
+            "not_helpful",
         ]
-        assert "111" in first.text.split("\n")[1]  # the guide's first step names the hotline
-        assert "“gui them anh”" in turn.replies[1].text  # then the tactics with the student's words
 
-    async def test_unsure_never_says_safe_and_offers_a_person(self, chat: Core) -> None:
+    async def test_crisis_is_one_calm_message_with_the_kind_of_danger(self, chat: Core) -> None:
         await handle_incoming(text("u", "/start"), core=chat)
-        turn = await handle_incoming(text("u", "bạn ơi cho mình hỏi cái này có bình thường không"), core=chat)
-        assert "Chưa chắc không có nghĩa là an toàn" in turn.replies[0].text
+        crisis = SEXTORTION_ANALYSIS.model_copy(update={"crisis_kind": CrisisKind.SEXTORTION_NOW})
+        chat.classifier.table[SEXTORTION[:12]] = crisis  # type: ignore[attr-defined]
+        turn = await handle_incoming(text("u", SEXTORTION), core=chat)
+        (only,) = turn.replies
+        assert only.buttons[0].action == "call_111" and "learn_more" in [b.action for b in only.buttons]
+        assert {"crisis:sextortion_now", "call", "counselor"} <= set(only.parts)
+        assert not {"quote:fear", "quote:control", "flags", "steps:card"} & set(only.parts)
+
+    async def test_unsure_offers_a_person_and_never_says_ordinary(
+        self, chat: Core, classifier: FakeClassifier
+    ) -> None:
+        body = "bạn ơi cho mình hỏi cái này có bình thường không"
+        classifier.table[body[:12]] = Analysis(unsure=True, backend="fake")
+        await handle_incoming(text("u", "/start"), core=chat)
+        turn = await handle_incoming(text("u", body), core=chat)
+        assert set(turn.replies[0].parts) == {"unsure"}
         assert "talk_to_counselor" in actions_of(turn)[0]
+
+    async def test_sure_nothing_found_says_why_it_looks_ordinary(
+        self, chat: Core, classifier: FakeClassifier
+    ) -> None:
+        body = "mai mẹ đón con ở cổng sau nhé con"
+        classifier.table[body[:12]] = Analysis(backend="fake")
+        await handle_incoming(text("u", "/start"), core=chat)
+        turn = await handle_incoming(text("u", body), core=chat)
+        assert set(turn.replies[0].parts) == {"benign"}
 
 
 class TestShare:
@@ -106,7 +126,9 @@ class TestShare:
         await handle_incoming(text("u", POLICE), core=chat)
         turn = await handle_incoming(action("u", "share_with_adult"), core=chat)
         summary = turn.replies[-1].text
-        assert "Gây sợ hãi" in summary and "Kiểm soát hành vi" in summary and "Giả danh công an" in summary
+        lib = chat.library
+        assert lib.tactic_name(Tactic.FEAR) in summary and lib.tactic_name(Tactic.CONTROL) in summary
+        assert lib.scenario_title("police_impersonation") in summary
         assert "111" in summary and "113" in summary
         assert "tạm giữ" not in summary and "dính vụ án" not in summary
 
@@ -221,12 +243,13 @@ class TestChannelLimits:
 
 
 class TestGuideConsistency:
-    async def test_a_guide_for_another_kind_of_trap_is_not_shown(
+    async def test_a_card_for_another_kind_of_trap_is_not_shown(
         self, chat: Core, classifier: FakeClassifier
     ) -> None:
         wrong = POLICE_ANALYSIS.model_copy(update={"scenario": "task_job"})  # task_job shows no fear
         classifier.table[POLICE[:12]] = wrong
         await handle_incoming(text("u", "/start"), core=chat)
         turn = await handle_incoming(text("u", POLICE), core=chat)
-        assert "Việc nhẹ lương cao" not in turn.replies[0].text
-        assert "Bạn nên làm ngay:" in turn.replies[0].text  # the general steps instead
+        parts = set(turn.replies[0].parts)
+        assert "card:task_job" not in parts and "steps:card" not in parts
+        assert "steps:tactics" in parts and parts & {"verdict:strong", "verdict:weak"}  # the tactics' own

@@ -15,23 +15,25 @@ def actions_of(turn) -> list[list[str]]:  # type: ignore[no-untyped-def]
 
 
 class TestFirstContact:
-    async def test_first_message_gets_welcome_then_an_answer(self, core: Core) -> None:
+    async def test_first_message_gets_the_answer_then_the_introduction_in_one_message(
+        self, core: Core
+    ) -> None:
         turn = await handle_incoming(text("u1", SCAM), core=core)
-        assert "Không Một Mình" in turn.replies[0].text
-        assert "30 ngày" in turn.replies[0].text
-        assert "Công an đây." in turn.replies[1].text
+        (only,) = turn.replies
+        assert only.text.index("Công an đây.") < only.text.index("/xoa")
+        assert only.parts[-1] == "intro"
 
-    async def test_second_message_has_no_welcome(self, core: Core) -> None:
+    async def test_second_message_has_no_introduction(self, core: Core) -> None:
         await handle_incoming(text("u1", "chào"), core=core)
         turn = await handle_incoming(text("u1", SCAM), core=core)
-        assert all("Không Một Mình 👋" not in r.text for r in turn.replies)
+        assert all("intro" not in r.parts for r in turn.replies)
 
 
 DIALOGUE = [
     # (input, expected tactics, crisis, first-reply must offer 111, text that must appear)
     (SCAM, {"fear", "control"}, False, True, "“Công an đây.”"),
     (CRISIS, set(), True, True, "111"),
-    ("hôm nay trời đẹp quá đi mất thôi", set(), False, True, "Chưa chắc không có nghĩa là an toàn"),
+    ("hôm nay trời đẹp quá đi mất thôi", set(), False, True, "chưa chắc"),
     ("   \n\t ", set(), False, True, "chưa thấy chữ nào"),
     ("chào bot", set(), False, True, "Gửi mình tin nhắn"),
 ]

@@ -1,0 +1,288 @@
+"""The first answer to a message, as one short message a phone shows at once.
+
+A crisis: what the student said is heard, the one action that matters most for this danger (a detail
+such as a rooftop or pills changes it), the numbers to call, the counselor notice; at most
+CRISIS_WORDS words and nothing else in the turn. Otherwise: a first line that answers the question
+(the verdict), each tactic with a short quote of the other party's words, undo steps when the student
+already did what was asked, the three steps that matter most (or a helper's steps when the student
+asks for a friend), the main red flags, and the buttons; at most ANSWER_WORDS words. The full guide,
+all red flags and the tactics' explanations come on request (handlers/actions.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from handlers.models import (
+    Analysis,
+    Button,
+    CrisisDetail,
+    CrisisKind,
+    Evidence,
+    Question,
+    RedFlag,
+    RedFlagKind,
+    Reply,
+    ScenarioCard,
+    Tactic,
+)
+from handlers.ports import WORD_LIMITS, GuidanceLibrary, count_words
+from handlers.replies import buttons, defang_links
+
+CRISIS_WORDS = WORD_LIMITS.crisis
+ANSWER_WORDS = WORD_LIMITS.answer
+# "Send to an adult" waits in the full guide: five buttons are already many on a phone.
+ANSWER_ACTIONS = ("call_111", "talk_to_counselor", "learn_more", "helpful", "not_helpful")
+CRISIS_ACTIONS = ("call_111", "learn_more")
+CALM_ACTIONS = ("learn_more", "talk_to_counselor", "call_111")
+# A tactic this sure, or two tactics, make the verdict a plain "Giả." / "Đây là chiêu…".
+STRONG_SCORE = 0.8
+# Red flags named in the answer itself (all of them come with the full guide), most telling first.
+SHORT_FLAGS = 2
+FLAG_ORDER = (
+    RedFlagKind.OTP_REQUEST,
+    RedFlagKind.LINK,
+    RedFlagKind.INSTALL,
+    RedFlagKind.BANK_ACCOUNT,
+    RedFlagKind.MONEY,
+    RedFlagKind.APP_SWITCH,
+    RedFlagKind.PHONE,
+)
+# Texts a crisis card's first action is answered with when the message tells a detail.
+DETAIL_ORDER = tuple(CrisisDetail)
+QUESTION_KEYS = {
+    Question.IS_REAL: ("first_is_real", "first_is_real_weak"),
+    Question.IS_SCAM: ("first_is_scam", "first_is_scam_weak"),
+    Question.SHOULD_I: ("first_should_i", "first_should_i"),
+}
+
+
+@dataclass(frozen=True)
+class Part:
+    """A block of the answer; optional ones are left out, lowest priority first, to fit the limit."""
+
+    text: str
+    key: str  # what it is made of, for Reply.parts ("|" between several)
+    priority: int = 0  # 0: always kept; higher numbers go first
+
+
+def fit_parts(parts: list[Part], limit: int, actions: tuple[str, ...], lib: GuidanceLibrary) -> Reply:
+    """The parts as one message, leaving out optional parts (highest priority number first) until the
+    whole fits `limit` words; the message records which parts it holds."""
+    kept = [p for p in parts if p.text]
+    for level in sorted({p.priority for p in kept if p.priority}, reverse=True):
+        if count_words("\n".join(p.text for p in kept)) <= limit:
+            break
+        kept = [p for p in kept if p.priority != level]
+    keys = tuple(dict.fromkeys(k for p in kept for k in p.key.split("|")))
+    return Reply(text="\n".join(p.text for p in kept), buttons=buttons(lib, *actions), parts=keys)
+
+
+def merge(replies: list[Reply]) -> Reply:
+    """Several replies as one message: texts one after another, buttons once each, in order."""
+    seen: set[str] = set()
+    merged: list[Button] = []
+    for reply in replies:
+        for button in reply.buttons:
+            if button.action not in seen:
+                seen.add(button.action)
+                merged.append(button)
+    parts = tuple(dict.fromkeys(k for r in replies for k in r.parts))
+    return Reply(text="\n".join(r.text for r in replies if r.text), buttons=tuple(merged), parts=parts)
+
+
+# Red flags that make a trap plain whatever else the message says.
+TELLING_FLAGS = frozenset({RedFlagKind.OTP_REQUEST, RedFlagKind.INSTALL, RedFlagKind.LINK})
+
+
+def strong(analysis: Analysis, card: ScenarioCard | None) -> bool:
+    """Sure enough to say "Giả." or "rõ ràng" outright: the scenario is recognised, or two tactics are
+    both clear, or the message asks for a code, an install or opens a strange link."""
+    scores = [analysis.scores.get(t.value, 0.0) for t in analysis.tactics]
+    clear = sum(1 for s in scores if s >= STRONG_SCORE)
+    telling = any(f.kind in TELLING_FLAGS for f in analysis.red_flags)
+    return card is not None or clear >= 2 or (clear >= 1 and telling)
+
+
+def card_for(analysis: Analysis, lib: GuidanceLibrary) -> ScenarioCard | None:
+    """The scenario's card, only when the message shows no tactic that scenario does not: a card for
+    the wrong kind of trap would mislead, the tactics' own steps never do."""
+    if not analysis.scenario:
+        return None
+    card = lib.scenario_card(analysis.scenario)
+    if card is None or not set(analysis.tactics) <= card.tactics:
+        return None
+    return card
+
+
+def first_line(analysis: Analysis, card: ScenarioCard | None, lib: GuidanceLibrary) -> list[Part]:
+    """The verdict, worded as the answer to what the student asked."""
+    sure = strong(analysis, card)
+    verdict = card.verdict if card else lib.text("verdict_strong" if sure else "verdict_weak")
+    tell = card.tell if card else lib.text("tell_generic")
+    what = f"card:{card.scenario}" if card else ("verdict:strong" if sure else "verdict:weak")
+    question = analysis.question
+    if question is Question.CONSEQUENCE:
+        return [Part(lib.text("first_consequence", tell=tell), "first:consequence"), Part(verdict, what)]
+    keys = QUESTION_KEYS.get(question) if question else None
+    if keys is None:
+        return [Part(verdict, what)]
+    key = keys[0] if sure else keys[1]
+    return [
+        Part(lib.text(key, verdict=verdict), f"first:{question.value}" if question else what),
+        Part("", what),
+    ]
+
+
+def shown_quote(evidence: Evidence, flags: tuple[RedFlag, ...]) -> str:
+    """The quote as shown: a link inside it is the red flag's defanged form (hxxps://x[.]com), so it
+    cannot be tapped; amounts like 1.800.000đ stay as written."""
+    text = evidence.text
+    for flag in sorted(flags, key=lambda f: -f.start):
+        if flag.kind is RedFlagKind.LINK and evidence.start <= flag.start and flag.end <= evidence.end:
+            a, b = flag.start - evidence.start, flag.end - evidence.start
+            text = text[:a] + flag.shown + text[b:]
+    return text
+
+
+def tactic_lines(analysis: Analysis, lib: GuidanceLibrary, defang: Callable[[str], str] | None) -> list[Part]:
+    """Each tactic with its own quote; a tactic no clause shows is not named, unless none is quoted."""
+    lines = []
+    for tactic in analysis.tactics:
+        found = analysis.evidence_for(tactic.value)
+        if found:
+            # A link the red flags did not catch is still never tappable.
+            quote = defang_links(shown_quote(found[0], analysis.red_flags), defang)
+            text = lib.text("analysis_tactic_line", name=lib.tactic_name(tactic), quote=quote)
+            lines.append(Part(text, f"quote:{tactic.value}"))
+    if not lines and analysis.tactics:
+        names = ", ".join(lib.tactic_name(t) for t in analysis.tactics)
+        lines.append(Part(lib.text("analysis_tactic_names", names=names), "tactics:named"))
+    return lines
+
+
+def step_lines(analysis: Analysis, card: ScenarioCard | None, lib: GuidanceLibrary) -> list[Part]:
+    """Undo steps first when the student already did something; else the three steps that matter
+    most for this scenario (or for these tactics); a helper's steps when it is about a friend."""
+    if analysis.about_other:
+        # It is the friend who did it, or is at risk: steps for a helper.
+        return [Part(f"{lib.text('helper_intro')}\n{lib.text('helper_steps')}", "helper")]
+    if analysis.already_did:
+        act = analysis.already_did[0]
+        undo = lib.undo_card(act)
+        own = card is not None and act in card.undo
+        undo_steps = card.undo[act] if card is not None and own else undo.steps
+        key = f"undo:{act.value}" + (":card" if own else "")
+        text = "\n".join([undo.lead, *(f"{i}. {s}" for i, s in enumerate(undo_steps, 1))])
+        return [Part(text, key)]
+    if card is not None:
+        steps, key = list(card.steps), "steps:card"
+    else:
+        # The demand first, then the threat, then the lure; at most two, then screenshots and an adult.
+        order = (Tactic.CONTROL, Tactic.FEAR, Tactic.MANIPULATION)
+        steps = [lib.tactic_step(t) for t in order if t in analysis.tactics][:2]
+        steps.append(lib.text("step_tell_adult"))
+        key = "steps:tactics"
+    text = "\n".join([lib.text("heading_do_now"), *(f"{i}. {s}" for i, s in enumerate(steps[:3], 1))])
+    return [Part(text, key)]
+
+
+def flag_line(flags: tuple[RedFlag, ...], lib: GuidanceLibrary) -> Part:
+    """The red flags that tell most, in a line; every link shown is already defanged."""
+    ranked = sorted(
+        (f for f in flags if f.kind in FLAG_ORDER), key=lambda f: (FLAG_ORDER.index(f.kind), f.start)
+    )
+    items = [lib.text(f"redflag_item_{f.kind.value}", shown=f.shown) for f in ranked]
+    text = lib.text("redflags_short", items=" · ".join(items[:SHORT_FLAGS])) if items else ""
+    return Part(text, "flags", priority=4)
+
+
+def undo_hint(analysis: Analysis, card: ScenarioCard | None, lib: GuidanceLibrary) -> Part:
+    """For a student who may already have done what the trap asks: the first undo step of the act this
+    scenario asks for most (only when the answer has room, and never when undo steps lead already)."""
+    if card is None or not card.undo or analysis.already_did or analysis.about_other:
+        return Part("", "undo_hint")
+    act = next(iter(card.undo))
+    generic = lib.undo_card(act)
+    step = card.undo[act][0]
+    return Part(lib.text("undo_hint", lead=generic.if_done, step=step), f"undo_hint:{act.value}", priority=4)
+
+
+def analysis_reply(
+    analysis: Analysis,
+    lib: GuidanceLibrary,
+    *,
+    defang: Callable[[str], str] | None = None,
+    others: int = 0,
+    extras: tuple[str, ...] = (),
+    intro: str | None = None,
+) -> Reply:
+    """The one message that answers a message with tactics."""
+    card = card_for(analysis, lib)
+    closing = (
+        "closing_other" if analysis.about_other else "closing_did" if analysis.already_did else "closing"
+    )
+    parts = [
+        *first_line(analysis, card, lib),
+        *tactic_lines(analysis, lib, defang),
+        *step_lines(analysis, card, lib),
+        undo_hint(analysis, card, lib),
+        flag_line(analysis.red_flags, lib),
+        Part(lib.text("not_alone", count=str(others)) if others else "", "not_alone", priority=3),
+        Part(lib.text(closing), closing, priority=3),
+        # What the bot did with the message (read the image, read only its start) stays longer.
+        *(Part(e, "extra", priority=2) for e in extras),
+        # Who the bot is and what it keeps (first contact) goes last of all that may go.
+        Part(intro or "", "intro", priority=1),
+    ]
+    return fit_parts(parts, ANSWER_WORDS, ANSWER_ACTIONS, lib)
+
+
+def crisis_reply(
+    analysis: Analysis, lib: GuidanceLibrary, notice: Reply | None = None, extras: tuple[str, ...] = ()
+) -> Reply:
+    """The one calm crisis message: heard, the one action, the numbers, the counselor notice."""
+    card = lib.crisis_card(analysis.crisis_kind.value) if analysis.crisis_kind else None
+    if card is None:
+        other = analysis.about_other
+        key = "crisis_other" if other else "crisis"
+        parts = [Part(lib.text(key), "crisis:general|for_other" if other else "crisis:general")]
+    elif analysis.about_other:
+        parts = [
+            Part(lib.text("crisis_ack_other"), f"crisis:{card.kind.value}"),
+            Part(card.for_other, "for_other"),
+        ]
+    else:
+        detail = next((d for d in analysis.details if d in card.details), None)
+        parts = [Part(card.ack, f"crisis:{card.kind.value}")]
+        if detail is not None:
+            parts += [
+                Part(card.details[detail], f"detail:{detail.value}"),
+                Part(card.first_step, "first_step", priority=3),
+            ]
+        else:
+            parts.append(Part(card.first_step, "first_step"))
+    if card is not None:
+        parts.append(Part(card.call, "call"))
+        # A self-harm statement inside another situation is answered first; the situation gets a line.
+        if card.kind is CrisisKind.SELF_HARM and card.with_scam and analysis.tactics:
+            parts.append(Part(card.with_scam, "with_scam", priority=2))
+    if notice is not None:
+        parts.append(Part(notice.text, "counselor"))
+    parts += [Part(e, "extra", priority=2) for e in extras]
+    reply = fit_parts(parts, CRISIS_WORDS, CRISIS_ACTIONS, lib)
+    return merge([reply, Reply(text="", buttons=notice.buttons)]) if notice is not None else reply
+
+
+def calm_reply(
+    lib: GuidanceLibrary,
+    key: str,
+    intro: str | None = None,
+    extras: tuple[str, ...] = (),
+    actions: tuple[str, ...] = CALM_ACTIONS,
+) -> Reply:
+    """An answer without tactics ("benign" when the model is confident, "unsure" when it is not, the
+    invitation to send a message for a greeting)."""
+    parts = [Part(lib.text(key), key), *(Part(e, "extra", 2) for e in extras), Part(intro or "", "intro", 1)]
+    return fit_parts(parts, ANSWER_WORDS, actions, lib)

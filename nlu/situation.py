@@ -1,0 +1,206 @@
+"""The student's situation beside the tactics: what they already did, whether they write about someone
+else, what they ask, and crisis details that change the first step (phrases in nlu/situations.yml)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from handlers.models import Act, CrisisDetail, Question
+from nlu.lexicon import MarkedPhrases, Words, marked_phrases, phrases_of
+from nlu.normalize import Token
+
+SITUATIONS_FILE = Path(__file__).resolve().parent / "situations.yml"
+# Words looked at before an act for its subject, its tense and a negation.
+SUBJECT_WINDOW = 4
+NEGATION_WINDOW = 2
+# Words after an act where "rồi"/"xong" still marks it as done (within its clause).
+DONE_WINDOW = 12
+# Words after a friend or sibling where a victim word makes them the one at risk.
+OTHER_WINDOW = 5
+QUESTION_ORDER = (
+    Question.CONSEQUENCE,
+    Question.IS_SCAM,
+    Question.IS_REAL,
+    Question.SHOULD_I,
+    Question.WHAT_NOW,
+)
+DETAIL_ORDER = tuple(CrisisDetail)
+_BREAK = re.compile(r"[.!?;,\n…]")
+_ASKED_AFTER = ("chua", "khong", "ha", "a", "chu", "k")
+
+
+@dataclass(frozen=True)
+class Lists:
+    acts: dict[Act, MarkedPhrases]
+    # "đưa cho nó rồi", "gửi hết rồi": the act is what the message asks for (objects).
+    generic_acts: MarkedPhrases
+    objects: dict[Act, MarkedPhrases]
+    first_person: frozenset[str]
+    past_before: MarkedPhrases
+    writer_markers: MarkedPhrases
+    done_after: MarkedPhrases
+    done_later: MarkedPhrases
+    negations: frozenset[str]
+    hypothetical: MarkedPhrases
+    others: MarkedPhrases
+    other_victim: MarkedPhrases
+    impersonated_before: MarkedPhrases
+    writer_targeted: MarkedPhrases
+    questions: dict[Question, MarkedPhrases]
+    details: dict[CrisisDetail, MarkedPhrases]
+    narration: MarkedPhrases
+    frame_verbs: MarkedPhrases
+    frame_objects: MarkedPhrases
+
+
+@dataclass(frozen=True)
+class Situation:
+    already_did: tuple[Act, ...] = ()
+    about_other: bool = False
+    question: Question | None = None
+    details: tuple[CrisisDetail, ...] = ()
+    # Spans of the student's own words (what they did, what they ask): never quoted as evidence.
+    own_words: tuple[tuple[int, int], ...] = ()
+
+
+def _words(values: Any) -> frozenset[str]:
+    return frozenset(w for p in phrases_of(values) for w in p)
+
+
+@lru_cache(maxsize=2)
+def load_lists(path: Path = SITUATIONS_FILE) -> Lists:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return Lists(
+        acts={Act(k): marked_phrases(v) for k, v in data["acts"].items()},
+        generic_acts=marked_phrases(data["generic_acts"]),
+        objects={Act(k): marked_phrases(v) for k, v in data["objects"].items()},
+        first_person=_words(data["first_person"]),
+        past_before=marked_phrases(data["past_before"]),
+        writer_markers=marked_phrases(data["writer_markers"]),
+        done_after=marked_phrases(data["done_after"]),
+        done_later=marked_phrases(data["done_later"]),
+        negations=_words(data["negations"]),
+        hypothetical=marked_phrases(data["hypothetical"]),
+        others=marked_phrases(data["others"]),
+        other_victim=marked_phrases(data["other_victim"]),
+        impersonated_before=marked_phrases(data["impersonated_before"]),
+        writer_targeted=marked_phrases(data["writer_targeted"]),
+        questions={Question(k): marked_phrases(v) for k, v in data["questions"].items()},
+        details={CrisisDetail(k): marked_phrases(v) for k, v in data["details"].items()},
+        narration=marked_phrases(data["narration"]),
+        frame_verbs=marked_phrases(data["frame_verbs"]),
+        frame_objects=marked_phrases(data["frame_objects"]),
+    )
+
+
+def _find(
+    words: Words, phrases: MarkedPhrases, start: int = 0, end: int | None = None
+) -> list[tuple[int, int]]:
+    """(first, last+1) word indices of every phrase occurrence in words[start:end]."""
+    return words.find(phrases, start, end)
+
+
+def _clause_end(text: str, tokens: list[Token], i: int) -> int:
+    """The index of the first token after token i that lies beyond a clause break."""
+    for j in range(i + 1, len(tokens)):
+        if _BREAK.search(text[tokens[j - 1].end : tokens[j].start]):
+            return j
+    return len(tokens)
+
+
+def _clause_start(text: str, tokens: list[Token], i: int) -> int:
+    for j in range(i, 0, -1):
+        if _BREAK.search(text[tokens[j - 1].end : tokens[j].start]):
+            return j
+    return 0
+
+
+def _one_clause(text: str, tokens: list[Token], i: int, j: int) -> bool:
+    return not any(_BREAK.search(text[tokens[k - 1].end : tokens[k].start]) for k in range(i + 1, j))
+
+
+def _acts(text: str, tokens: list[Token], words: Words, lists: Lists) -> list[tuple[Act, int, int]]:
+    done: list[tuple[Act, int, int]] = []
+    folded = words.folded
+    generic = next((act for act, objects in lists.objects.items() if _find(words, objects)), None)
+    candidates = [*lists.acts.items(), *([(generic, lists.generic_acts)] if generic else [])]
+    for act, phrases in candidates:
+        for i, j in _find(words, phrases):
+            start = max(_clause_start(text, tokens, i), i - SUBJECT_WINDOW)
+            if set(folded[max(start, i - NEGATION_WINDOW) : i]) & lists.negations:
+                continue
+            if _find(words, lists.hypothetical, start, i):
+                continue
+            end = _clause_end(text, tokens, j - 1)
+            asked = (
+                j < len(folded) and folded[j] in _ASKED_AFTER and not _find(words, lists.done_after, j, j + 1)
+            )
+            if asked or "?" in text[tokens[j - 1].end : tokens[j].start if j < len(tokens) else len(text)]:
+                continue
+            writer = bool(set(folded[start:i]) & lists.first_person) or bool(
+                _find(words, lists.writer_markers, start, i)
+            )
+            past = (
+                bool(_find(words, lists.past_before, start, i))
+                or bool(_find(words, lists.done_after, j, min(end, j + DONE_WINDOW)))
+                or bool(_find(words, lists.done_later, j))
+            )
+            if writer and past:
+                done.append((act, tokens[start].start, tokens[min(end, len(tokens)) - 1].end))
+    return done
+
+
+def _about_other(words: Words, lists: Lists) -> bool:
+    others = _find(words, lists.others)
+    # "em bị …" makes the writer the target, unless that "em" is a friend's: inside "bạn mình bị …" or
+    # right after it ("bạn cùng lớp em bị …").
+    friends = {k for a, b in others for k in range(a, b + 1)}
+    if any(i not in friends for i, _ in _find(words, lists.writer_targeted)):
+        return False
+    for i, j in others:
+        if _find(words, lists.impersonated_before, max(0, i - 3), i):
+            continue
+        # The friend is the one something happens to ("bạn mình đang bị dọa"), not one who calls.
+        victim_at = j + 1 if words.folded[j : j + 1] and words.folded[j] in lists.first_person else j
+        if _find(words, lists.other_victim, victim_at, victim_at + OTHER_WINDOW):
+            return True
+    return False
+
+
+def read_situation(text: str, tokens: list[Token], lists: Lists | None = None) -> Situation:
+    """What the message says about the writer's situation (see the module docstring)."""
+    lists = lists or load_lists()
+    words = Words.of(text, tokens)
+    acts = _acts(text, tokens, words, lists)
+    question = None
+    own: list[tuple[int, int]] = [(s, e) for _, s, e in acts]
+    for kind in QUESTION_ORDER:
+        # A question is asked within one clause: "…sẽ bị bắt. Thật không ạ?" asks "is it real".
+        hits = [(i, j) for i, j in _find(words, lists.questions[kind]) if _one_clause(text, tokens, i, j)]
+        if hits:
+            question = question or kind
+            for i, _ in hits:
+                start = _clause_start(text, tokens, i)
+                own.append((tokens[start].start, tokens[_clause_end(text, tokens, i) - 1].end))
+    for i, _ in _find(words, lists.narration):
+        own.append(
+            (tokens[_clause_start(text, tokens, i)].start, tokens[_clause_end(text, tokens, i) - 1].end)
+        )
+    details = tuple(d for d in DETAIL_ORDER if _find(words, lists.details[d]))
+    seen: list[Act] = []
+    for act, _, _ in acts:
+        if act not in seen:
+            seen.append(act)
+    return Situation(
+        already_did=tuple(seen),
+        about_other=_about_other(words, lists),
+        question=question,
+        details=details,
+        own_words=tuple(sorted(set(own))),
+    )
