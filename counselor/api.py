@@ -42,6 +42,7 @@ class TranscriptEntry(BaseModel):
     created_at: datetime
     tactics: list[str] = []
     crisis: bool = False
+    severity: str = "none"
     evidence: list[dict[str, Any]] = []
 
 
@@ -124,6 +125,7 @@ def create_api(
                 created_at=m.created_at,
                 tactics=[t.value for t in m.analysis.tactics] if m.analysis else [],
                 crisis=bool(m.analysis and m.analysis.crisis),
+                severity=m.analysis.severity.value if m.analysis else "none",
                 evidence=[e.model_dump() for e in m.analysis.evidence] if m.analysis else [],
             )
             for m in messages

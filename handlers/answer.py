@@ -25,6 +25,7 @@ from handlers.models import (
     RedFlagKind,
     Reply,
     ScenarioCard,
+    Severity,
     Tactic,
 )
 from handlers.ports import WORD_LIMITS, GuidanceLibrary, count_words
@@ -36,6 +37,7 @@ ANSWER_WORDS = WORD_LIMITS.answer
 ANSWER_ACTIONS = ("call_111", "talk_to_counselor", "learn_more", "helpful", "not_helpful")
 CRISIS_ACTIONS = ("call_111", "learn_more")
 CALM_ACTIONS = ("learn_more", "talk_to_counselor", "call_111")
+SERIOUS_ACTIONS = ("talk_to_counselor", "call_111", "learn_more")
 # A tactic this sure, or two tactics, make the verdict a plain "Giả." / "Đây là chiêu…".
 STRONG_SCORE = 0.8
 # Red flags named in the answer itself (all of them come with the full guide), most telling first.
@@ -220,11 +222,23 @@ def analysis_reply(
 ) -> Reply:
     """The one message that answers a message with tactics."""
     card = card_for(analysis, lib)
+    serious = analysis.severity is Severity.SERIOUS
     closing = (
-        "closing_other" if analysis.about_other else "closing_did" if analysis.already_did else "closing"
+        ("closing_serious_other" if analysis.about_other else "closing_serious")
+        if serious
+        else "closing_other"
+        if analysis.about_other
+        else "closing_did"
+        if analysis.already_did
+        else "closing"
     )
+    first = first_line(analysis, card, lib)
+    if serious:
+        # Serious: 111 and a counselor on the first line, right after the answer to the question.
+        line = lib.text("serious_111_other" if analysis.about_other else "serious_111")
+        first[0] = Part(f"{first[0].text} {line}", f"{first[0].key}|serious")
     parts = [
-        *first_line(analysis, card, lib),
+        *first,
         *tactic_lines(analysis, lib, defang),
         *step_lines(analysis, card, lib),
         undo_hint(analysis, card, lib),
@@ -273,6 +287,22 @@ def crisis_reply(
     parts += [Part(e, "extra", priority=2) for e in extras]
     reply = fit_parts(parts, CRISIS_WORDS, CRISIS_ACTIONS, lib)
     return merge([reply, Reply(text="", buttons=notice.buttons)]) if notice is not None else reply
+
+
+def serious_reply(
+    analysis: Analysis, lib: GuidanceLibrary, intro: str | None = None, extras: tuple[str, ...] = ()
+) -> Reply:
+    """A serious message with no tactic to show (a past event that still hurts, a threat without a
+    demand, a friend at risk): 111 and a counselor first, then what to do, then an open door."""
+    if analysis.about_other:
+        parts = [
+            Part(lib.text("serious_other"), "serious|serious_other"),
+            Part(f"{lib.text('helper_intro')}\n{lib.text('helper_steps')}", "helper"),
+        ]
+    else:
+        parts = [Part(lib.text("serious"), "serious")]
+    parts += [*(Part(e, "extra", 2) for e in extras), Part(intro or "", "intro", 1)]
+    return fit_parts(parts, ANSWER_WORDS, SERIOUS_ACTIONS, lib)
 
 
 def calm_reply(

@@ -11,7 +11,7 @@ from typing import Any
 
 from handlers import choices, feedback, handoff, practice, waves
 from handlers.actions import command_action, simple_action, unknown_action
-from handlers.answer import analysis_reply, calm_reply, crisis_reply
+from handlers.answer import analysis_reply, calm_reply, crisis_reply, serious_reply
 from handlers.flood import FloodLimiter
 from handlers.handoff import EscalationPolicy
 from handlers.models import (
@@ -24,6 +24,7 @@ from handlers.models import (
     Incoming,
     MessageKind,
     Reply,
+    Severity,
     Turn,
 )
 from handlers.outcome import KEEP, Outcome
@@ -45,6 +46,8 @@ SMALL_TALK_WORDS = 3
 # Context key: the introduction (who the bot is, what it keeps) is still to be given, because the
 # first contact was a crisis and that turn is kept to the crisis alone.
 INTRO_DUE = "intro_due"
+# The conversation held a serious message: the case the student asks for is a serious one.
+SEVERITY = "severity"
 # Fewer words than this read from an image: there was no text to speak of.
 IMAGE_MIN_WORDS = 2
 IMAGE_ERROR_KEYS = {
@@ -234,7 +237,9 @@ async def _on_action(
     if action == "talk_to_counselor":
         replies = await handoff.open_case(
             conversation,
-            priority=CasePriority.NORMAL,
+            priority=CasePriority.SERIOUS
+            if context.get(SEVERITY) == Severity.SERIOUS.value
+            else CasePriority.NORMAL,
             opened_by="student",
             uow=uow,
             lib=lib,
@@ -349,11 +354,17 @@ async def _on_text(
             )
         defang = core.red_flags.defang if core.red_flags else None
         reply = analysis_reply(analysis, lib, defang=defang, others=others, extras=extras, intro=intro)
+    elif analysis.severity is Severity.SERIOUS:
+        reply = serious_reply(analysis, lib, intro, extras)
     else:
         # Nothing found: "looks ordinary" only when the model is sure and nothing is asked of the
         # student (no link, number, code, payment); the honest "unsure" otherwise.
         sure = not analysis.unsure and not analysis.red_flags
         reply = calm_reply(lib, "benign" if sure else "unsure", intro, extras)
+    if analysis.severity is Severity.SERIOUS:
+        # A counselor the student asks for next sees this conversation as serious.
+        context[SEVERITY] = Severity.SERIOUS.value
+        changed = context
     # An answer too long for the introduction keeps it for the next turn.
     return Outcome(replies=[reply], analysis=analysis, context=changed, introduced="intro" in reply.parts)
 

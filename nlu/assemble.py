@@ -6,21 +6,25 @@ Shared by every backend, so that they differ only in where the probabilities com
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
 import numpy as np
 
-from handlers.models import Analysis, CrisisDetail, CrisisKind, Evidence, Tactic
+from handlers.models import Act, Analysis, CrisisDetail, CrisisKind, Evidence, Severity, Tactic
 from handlers.ports import WORD_LIMITS
-from nlu.cues import EXCEPTIONS, cue_phrases
-from nlu.data import LABEL_ORDER, TACTICS, scenario_crisis_kinds
+from nlu.cues import EXCEPTIONS, JOKE, cue_phrases
+from nlu.data import LABEL_ORDER, SERIOUS, TACTICS, scenario_crisis_kinds
 from nlu.lexicon import CRISIS, KIND_SEP, Words, find_cues, load_lexicon, load_quote_trims
 from nlu.normalize import Token, tokenize
 from nlu.situation import Lists, Situation, load_lists, read_situation
 
 GATE = "any"
 SCENARIO = "scenario"
+CRISIS_LOW = "crisis_low"
+# The labels read from every line of a pasted chat (the tactics only from the other party's).
+SEVERITY_LABELS = (SERIOUS, "crisis")
 # Columns of a probability vector: the labels, then the "any tactic" gate.
 COLUMNS = (*LABEL_ORDER, GATE)
 # A quote is a clause: pieces shorter than MIN_FINE_WORDS are joined to the next, and a clause longer
@@ -33,8 +37,10 @@ MAX_SEGMENTS = 24
 CUE_BONUS = 0.15
 # Crisis found only by the lexicon is reported with this score.
 CUE_CRISIS_SCORE = 0.95
+# Messages of at most this many words are imminent only through the crisis lexicon.
+SHORT_MESSAGE_WORDS = 3
 # With a hyperbole in the message and no crisis cue, the model's crisis head must reach this.
-HYPERBOLE_CRISIS = 0.9
+HYPERBOLE_CRISIS = 0.75
 # Without a threshold chosen on held-out folds (a Rasa model), a scenario needs this probability.
 SCENARIO_MIN = 0.5
 UNSURE_MARGIN = 0.15
@@ -296,9 +302,20 @@ def quotes(
     return chosen
 
 
-def hyperbole(tokens: list[Token]) -> bool:
-    """The message holds an everyday hyperbole of the crisis lexicon ("mệt muốn chết")."""
-    return any(m.label == EXCEPTIONS for m in find_cues(tokens, load_lexicon()))
+def hyperbole(text: str, tokens: list[Token]) -> bool:
+    """The message holds an everyday hyperbole of the crisis lexicon ("mệt muốn chết") or a laugh."""
+    return any(m.label == EXCEPTIONS for m in find_cues(text, tokens, load_lexicon())) or bool(
+        JOKE.search(text)
+    )
+
+
+def _met_before(situation: Situation, cues: dict[str, list[Evidence]], scenario: str | None) -> bool:
+    """The student already met the person and nothing says someone is coming or waiting now."""
+    return (
+        Act.MET in situation.already_did
+        and not MEETING_DETAILS & set(situation.details)
+        and crisis_kind(cues, situation, scenario) is CrisisKind.MEETING_NOW
+    )
 
 
 def crisis_kind(
@@ -329,6 +346,7 @@ def build_analysis(
     backend: str,
     readable: bool = True,
     tokens: list[Token] | None = None,
+    not_theirs: tuple[tuple[int, int], ...] = (),
 ) -> Analysis:
     """An Analysis from the probability vector `p` (columns COLUMNS) of a whole message, with each
     clause's vector in `pieces` (a message of one clause has none)."""
@@ -338,6 +356,9 @@ def build_analysis(
     lists = load_lists()
     tokens = tokenize(text) if tokens is None else tokens
     situation = read_situation(text, tokens, lists)
+    if not_theirs:
+        # A pasted chat: the student's own lines and every line's name and time are never quoted.
+        situation = dataclasses.replace(situation, own_words=(*situation.own_words, *not_theirs))
     phrases = cue_phrases(text, tokens)
     if not pieces:
         pieces = [(s, p) for s in segments(text)[:1]]
@@ -349,8 +370,16 @@ def build_analysis(
     crisis_cue = bool(cues.get(CRISIS))
     # "Bài này khó muốn chết": a hyperbole explains the words that sound like a crisis; then the model
     # alone must be very sure (a real crisis cue elsewhere still counts).
-    bar = HYPERBOLE_CRISIS if hyperbole(tokens) else thresholds["crisis"]
+    bar = HYPERBOLE_CRISIS if hyperbole(text, tokens) else thresholds["crisis"]
+    # A few words ("đang tới", "tối nay 7h") say too little for the model to call an emergency: only
+    # the crisis lexicon may ("cứu em", "muốn chết").
+    short = sum(1 for t in tokens if t.norm.isalnum()) <= SHORT_MESSAGE_WORDS
+    if short:
+        bar = 1.01
     crisis = crisis_p >= bar or crisis_cue
+    if crisis and not crisis_cue and _met_before(situation, cues, scenario[0]):
+        # "Hôm qua em đi gặp anh ấy rồi": the meeting is over; what follows is serious, not imminent.
+        crisis = False
     quoted = quotes(text, [t.value for t in tactics], thresholds, pieces, situation, lists, phrases)
     evidence = [quoted[t.value] for t in tactics if t.value in quoted]
     if crisis:
@@ -364,6 +393,20 @@ def build_analysis(
     # Words of a lure or a threat the model did not weigh enough ("khen xinh", "lợi nhuận 300%") make
     # "nothing found" unsure: a missed grooming message must not be called ordinary.
     near = near or bool(phrases.get("manipulation") or phrases.get("fear"))
+    serious_p = float(p[COLUMNS.index(SERIOUS)])
+    # Short of imminent, a crisis score above the recall threshold is still serious (111 first) when
+    # the message shows a tactic or a trap's words: alone, that band is mostly plans and moods; and a
+    # few words are serious for the serious head only with such words too ("m tới chưa").
+    grounded = bool(tactics) or near
+    near_crisis = crisis_p >= thresholds.get(CRISIS_LOW, thresholds["crisis"]) and grounded
+    serious_head = serious_p >= thresholds.get(SERIOUS, 0.5) and (grounded or not short)
+    if crisis:
+        severity = Severity.IMMINENT
+    elif serious_head or near_crisis or Act.SENT_PHOTOS in situation.already_did:
+        # Photos already sent to someone online are serious whatever the model says.
+        severity = Severity.SERIOUS
+    else:
+        severity = Severity.NONE
     slug, slug_p = scenario
     slug = slug if (tactics or crisis) and slug_p >= thresholds.get(SCENARIO, SCENARIO_MIN) else None
     return Analysis(
@@ -375,6 +418,8 @@ def build_analysis(
         scenario=slug,
         unsure=not tactics and not crisis and near,
         backend=backend,
+        severity=severity,
+        severity_score=round(serious_p, 4),
         crisis_kind=crisis_kind(cues, situation, slug) if crisis else None,
         details=situation.details if crisis else (),
         already_did=situation.already_did,

@@ -45,11 +45,14 @@ def analysis_json(item_id: Any, analysis: Analysis) -> dict[str, Any]:
     """One output line of `nlu classify --jsonl`."""
     scores = dict(analysis.scores)
     scores["crisis"] = analysis.crisis_score
+    scores["serious"] = analysis.severity_score
     return {
         "id": item_id,
         "tactics": [t.value for t in analysis.tactics],
         "scores": scores,
+        # "crisis" is the imminent level, kept for the tools that read it.
         "crisis": analysis.crisis,
+        "severity": analysis.severity.value,
         "evidence": [e.model_dump() for e in analysis.evidence],
         "scenario": analysis.scenario,
         "backend": analysis.backend,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from handlers.models import Evidence
 from nlu.lexicon import (
     CRISIS,
     KIND_SEP,
+    Match,
     clause_around,
     find_combos,
     find_cues,
@@ -16,6 +19,7 @@ from nlu.lexicon import (
 from nlu.normalize import Token, tokenize
 
 EXCEPTIONS = "exceptions"
+JOKE = re.compile(r"😂|🤣|😆|😝|=\)\)|\b(?:lol|lmao|haha+|hihi+|hehe+|kkk+)\b", re.IGNORECASE)
 PAST = "past_markers"
 
 
@@ -25,10 +29,17 @@ def cue_evidence(text: str, tokens: list[Token] | None = None) -> dict[str, list
     Crisis cues are listed under "crisis" and also under their kind ("crisis/self_harm")."""
     found: dict[str, list[Evidence]] = {}
     tokens = tokenize(text) if tokens is None else tokens
-    matches = find_cues(tokens, load_lexicon()) + find_tactic_cues(text, tokens)
+    matches = find_cues(text, tokens, load_lexicon()) + find_tactic_cues(text, tokens)
     if not any(m.label == PAST for m in matches):
-        matches += find_combos(tokens, load_combos())
+        matches += find_combos(text, tokens, load_combos())
     ignored = [m for m in matches if m.label == EXCEPTIONS]
+    # A crisis cue in a clause that laughs ("i want to die 😂") is a joke to the lexicon: only the
+    # model, sure beyond doubt, may still call it a crisis.
+    ignored += [
+        Match(EXCEPTIONS, *clause_around(text, m.start, m.end))
+        for m in matches
+        if m.label.startswith(CRISIS) and JOKE.search(text[slice(*clause_around(text, m.start, m.end))])
+    ]
     matches = [
         m
         for m in matches

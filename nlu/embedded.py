@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from handlers.models import Analysis
-from nlu.assemble import Segment, build_analysis, segments
+from nlu.assemble import COLUMNS, SEVERITY_LABELS, Segment, build_analysis, segments
+from nlu.chatlog import split_chat
 from nlu.cues import cue_evidence
 from nlu.data import TRAINING_DIR, data_files, fingerprint, load_examples
 from nlu.lexicon import LEXICON_FILE
@@ -36,15 +37,27 @@ class EmbeddedClassifier:
         tokens = [tokenize(t) for t in texts]
         normalised = [" ".join(tok.norm for tok in toks) for toks in tokens]
         cues = [cue_evidence(t, toks) for t, toks in zip(texts, tokens, strict=True)]
+        chats = [split_chat(t) for t in texts]
+        # A pasted chat's tactics come from the other party's lines; its danger from every line.
+        theirs = [
+            normalize(c.other_text(t)) if c else n for c, t, n in zip(chats, texts, normalised, strict=True)
+        ]
         pieces: list[tuple[int, Segment]] = []
         for i, t in enumerate(texts):
             if normalised[i] and len(segs := segments(t)) > 1:
                 pieces += [(i, s) for s in segs]
         # One vectorisation for the messages and their clauses together.
-        probs, scenario = self.model.predict(
-            normalised + [normalize(texts[i][s.start : s.end]) for i, s in pieces]
+        n = len(texts)
+        every, scenarios = self.model.predict(
+            theirs + normalised + [normalize(texts[i][s.start : s.end]) for i, s in pieces]
         )
-        piece_probs = probs[len(texts) :]
+        probs, whole, piece_probs = every[:n].copy(), every[n : 2 * n], every[2 * n :]
+        scenario = scenarios[:n]
+        for i, chat in enumerate(chats):
+            if chat is not None:
+                for label in SEVERITY_LABELS:
+                    j = COLUMNS.index(label)
+                    probs[i, j] = max(probs[i, j], whole[i, j])
         by_text: dict[int, list[tuple[Segment, np.ndarray]]] = {}
         for (i, seg), p in zip(pieces, piece_probs, strict=True):
             by_text.setdefault(i, []).append((seg, p))
@@ -59,8 +72,9 @@ class EmbeddedClassifier:
                 backend=self.name,
                 readable=bool(normalised[i]),
                 tokens=tokens[i],
+                not_theirs=chat.not_theirs() if chat else (),
             )
-            for i in range(len(texts))
+            for i, chat in enumerate(chats)
         ]
 
 

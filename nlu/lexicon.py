@@ -10,7 +10,9 @@ from pathlib import Path
 
 import yaml
 
-from nlu.normalize import Token, fold, squeeze, tokenize
+from nlu.normalize import MONEY_TOKEN, NUMBER_TOKEN, PHONE_TOKEN, URL_TOKEN, Token, fold, squeeze, tokenize
+
+SPECIAL_TOKENS = frozenset({MONEY_TOKEN, NUMBER_TOKEN, PHONE_TOKEN, URL_TOKEN})
 
 LEXICON_FILE = Path(__file__).resolve().parent / "lexicon.yml"
 # The tactics' cue phrases, used for quoting only (not part of what the model is trained with).
@@ -18,6 +20,9 @@ EVIDENCE_FILE = Path(__file__).resolve().parent / "evidence.yml"
 TACTIC_LABELS = ("fear", "manipulation", "control")
 _CLAUSE_BREAK = re.compile(r"[.!?;…]+(?=\s|$)|\n+|,\s|\s[-–]\s")
 MAX_QUOTE = 140
+# Between two words, the end of a sentence or of a chat line: no phrase runs across it ("cứu 🙏 |
+# Tôi: …" is not "cứu tôi").
+_SENTENCE_GAP = re.compile(r"[!?;|\n…]|\.(?:\s|$)")
 
 
 @dataclass(frozen=True)
@@ -37,25 +42,28 @@ COMBO_KIND = "sextortion_now"
 
 
 def phrases_of(items: list[str]) -> Phrases:
-    """Phrases as normalised word tuples (folded, teencode expanded), longest first."""
-    tuples = {tuple(t.norm for t in tokenize(str(p))) for p in items}
+    """Phrases as normalised word tuples (folded, teencode expanded), longest first; the normaliser's
+    own tokens ("__money__") stand for themselves."""
+    tuples = {
+        (str(p),) if str(p) in SPECIAL_TOKENS else tuple(t.norm for t in tokenize(str(p))) for p in items
+    }
     return tuple(sorted((t for t in tuples if t), key=len, reverse=True))
 
 
 @lru_cache(maxsize=4)
-def load_lexicon(path: Path = LEXICON_FILE) -> dict[str, Phrases]:
-    """Label -> cue phrases as normalised word tuples, longest first (combination groups excluded).
-    Crisis phrases are grouped by kind and get labels like "crisis/self_harm"."""
+def load_lexicon(path: Path = LEXICON_FILE) -> dict[str, MarkedPhrases]:
+    """Label -> cue phrases with their marks, longest first (combination groups excluded). Crisis
+    phrases are grouped by kind and get labels like "crisis/self_harm"."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    lexicon: dict[str, Phrases] = {}
+    lexicon: dict[str, MarkedPhrases] = {}
     for label, phrases in data.items():
         if label == COMBOS:
             continue
         if isinstance(phrases, dict):
             for kind, group in phrases.items():
-                lexicon[f"{label}{KIND_SEP}{kind}"] = phrases_of(group)
+                lexicon[f"{label}{KIND_SEP}{kind}"] = marked_phrases(group)
         else:
-            lexicon[label] = phrases_of(phrases)
+            lexicon[label] = marked_phrases(phrases)
     return lexicon
 
 
@@ -64,23 +72,56 @@ MarkedWord = tuple[str, str | None]
 MarkedPhrases = tuple[tuple[MarkedWord, ...], ...]
 
 
+def _as_written(word: str) -> str:
+    return squeeze(unicodedata.normalize("NFC", word.lower()))
+
+
 def _with_marks(word: str) -> str | None:
     lower = squeeze(unicodedata.normalize("NFC", word.lower()))
     return lower if fold(lower) != lower else None
 
 
-def marked_phrases(items: list[str]) -> MarkedPhrases:
+def marked_phrases(items: list[str], *, exact: bool = False) -> MarkedPhrases:
     """Phrases whose words keep their marks, longest first: a message written with marks must match
-    them ("chuyển" asks for money, "chuyện" is a story), one written without matches the folded form."""
+    them ("chuyển" asks for money, "chuyện" is a story), one written without matches the folded form.
+    `exact`: a word written without marks is matched as written too ("me" is not "mẹ", "con" not
+    "còn"), for short function words."""
     phrases: set[tuple[MarkedWord, ...]] = set()
     for item in items:
+        if str(item) in SPECIAL_TOKENS:
+            phrases.add(((str(item), None),))
+            continue
         written = str(item).split()
         tokens = tokenize(str(item))
         if len(tokens) == len(written):
-            phrases.add(tuple((t.norm, _with_marks(w)) for t, w in zip(tokens, written, strict=True)))
+            phrases.add(
+                tuple(
+                    (t.norm, _as_written(w) if exact else _with_marks(w))
+                    for t, w in zip(tokens, written, strict=True)
+                )
+            )
         elif tokens:  # teencode expanded ("ck" -> "chuyển khoản"): the folded words only
             phrases.add(tuple((t.norm, None) for t in tokens))
     return tuple(sorted(phrases, key=len, reverse=True))
+
+
+# Phrase lists are built once and kept (lru_cache); their index by first word is kept beside them,
+# found by identity (a tuple of tuples is hashed anew on every lookup).
+_FIRST_WORD_INDEX: dict[int, tuple[MarkedPhrases, dict[str, list[tuple[MarkedWord, ...]]]]] = {}
+
+
+def _by_first_word(phrases: MarkedPhrases) -> dict[str, list[tuple[MarkedWord, ...]]]:
+    """The phrases grouped by their first folded word, each group longest first."""
+    kept = _FIRST_WORD_INDEX.get(id(phrases))
+    if kept is not None and kept[0] is phrases:
+        return kept[1]
+    index: dict[str, list[tuple[MarkedWord, ...]]] = {}
+    for phrase in phrases:
+        index.setdefault(phrase[0][0], []).append(phrase)
+    if len(_FIRST_WORD_INDEX) > 256:
+        _FIRST_WORD_INDEX.clear()
+    _FIRST_WORD_INDEX[id(phrases)] = (phrases, index)
+    return index
 
 
 @dataclass(frozen=True)
@@ -89,15 +130,22 @@ class Words:
 
     folded: tuple[str, ...]
     marked: tuple[str | None, ...]
+    # A sentence or chat line ends right before this word.
+    after_break: tuple[bool, ...] = ()
 
     @classmethod
     def of(cls, text: str, tokens: list[Token]) -> Words:
         # Teencode expansions share their source's span; a source without marks matches folded.
         marked = [_with_marks(text[t.start : t.end]) for t in tokens]
         expanded = [sum(1 for u in tokens if u.start == t.start) > 1 for t in tokens]
+        breaks = [
+            i > 0 and bool(_SENTENCE_GAP.search(text[tokens[i - 1].end : t.start]))
+            for i, t in enumerate(tokens)
+        ]
         return cls(
             tuple(t.norm for t in tokens),
             tuple(None if e else m for m, e in zip(marked, expanded, strict=True)),
+            tuple(breaks),
         )
 
     def __len__(self) -> int:
@@ -108,7 +156,7 @@ class Words:
         if i < 0 or i + len(phrase) > len(self.folded):
             return False
         for k, (folded, marked) in enumerate(phrase):
-            if self.folded[i + k] != folded:
+            if self.folded[i + k] != folded or (k and self.after_break and self.after_break[i + k]):
                 return False
             mine = self.marked[i + k]
             if mine is not None and marked is not None and mine != marked:
@@ -118,9 +166,10 @@ class Words:
     def find(self, phrases: MarkedPhrases, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
         """(first, last+1) of every phrase occurrence within words[start:end], one per position."""
         end = len(self.folded) if end is None else min(end, len(self.folded))
+        by_first = _by_first_word(phrases)
         found = []
         for i in range(max(0, start), end):
-            for phrase in phrases:
+            for phrase in by_first.get(self.folded[i], ()):
                 if i + len(phrase) <= end and self.match(i, phrase):
                     found.append((i, i + len(phrase)))
                     break
@@ -160,53 +209,32 @@ def load_quote_trims(path: Path = EVIDENCE_FILE) -> tuple[Phrases, Phrases, froz
 
 
 @lru_cache(maxsize=4)
-def load_combos(path: Path = LEXICON_FILE) -> tuple[tuple[Phrases, ...], ...]:
+def load_combos(path: Path = LEXICON_FILE) -> tuple[tuple[MarkedPhrases, ...], ...]:
     """Crisis combinations: each a tuple of phrase groups that must all occur."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return tuple(tuple(phrases_of(group) for group in combo) for combo in data.get(COMBOS, []))
+    return tuple(tuple(marked_phrases(group) for group in combo) for combo in data.get(COMBOS, []))
 
 
-def _occurs(words: list[str], phrase: tuple[str, ...]) -> int:
-    n = len(phrase)
-    return next((i for i in range(len(words) - n + 1) if tuple(words[i : i + n]) == phrase), -1)
-
-
-def find_combos(tokens: list[Token], combos: tuple[tuple[Phrases, ...], ...]) -> list[Match]:
+def find_combos(text: str, tokens: list[Token], combos: tuple[tuple[MarkedPhrases, ...], ...]) -> list[Match]:
     """A crisis match (spanning the first group's phrase) for every combination fully present."""
-    words = [t.norm for t in tokens]
+    words = Words.of(text, tokens)
     found: list[Match] = []
     for combo in combos:
-        hits = [next(((i, p) for p in group if (i := _occurs(words, p)) >= 0), None) for group in combo]
-        if all(h is not None for h in hits):
-            i, phrase = hits[0]  # type: ignore[misc]
-            found.append(
-                Match(f"{CRISIS}{KIND_SEP}{COMBO_KIND}", tokens[i].start, tokens[i + len(phrase) - 1].end)
-            )
+        hits = [words.find(group) for group in combo]
+        if all(hits):
+            i, j = hits[0][0]
+            found.append(Match(f"{CRISIS}{KIND_SEP}{COMBO_KIND}", tokens[i].start, tokens[j - 1].end))
     return found
 
 
-@lru_cache(maxsize=8)
-def _index(
-    lexicon_id: int, items: tuple[tuple[str, Phrases], ...]
-) -> dict[str, list[tuple[str, tuple[str, ...]]]]:
-    """First word -> (label, phrase) pairs, longest phrases first."""
-    index: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
-    for label, phrases in items:
-        for phrase in phrases:
-            index.setdefault(phrase[0], []).append((label, phrase))
-    return index
-
-
-def find_cues(tokens: list[Token], lexicon: dict[str, Phrases]) -> list[Match]:
-    """Every cue phrase found in the token sequence, as spans of the original text."""
-    index = _index(id(lexicon), tuple(lexicon.items()))
-    words = [t.norm for t in tokens]
+def find_cues(text: str, tokens: list[Token], lexicon: dict[str, MarkedPhrases]) -> list[Match]:
+    """Every cue phrase found in the text, as spans of the original text; a word written with marks
+    must match the cue's marks ("từ từ" is not "tự tử")."""
+    words = Words.of(text, tokens)
     matches: list[Match] = []
-    for i, word in enumerate(words):
-        for label, phrase in index.get(word, ()):
-            n = len(phrase)
-            if tuple(words[i : i + n]) == phrase:
-                matches.append(Match(label, tokens[i].start, tokens[i + n - 1].end))
+    for label, phrases in lexicon.items():
+        for i, j in words.find(phrases):
+            matches.append(Match(label, tokens[i].start, tokens[j - 1].end))
     return matches
 
 

@@ -7,12 +7,11 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from handlers.models import Act, CrisisDetail, Question
-from nlu.lexicon import MarkedPhrases, Words, marked_phrases, phrases_of
+from nlu.lexicon import MarkedPhrases, Words, marked_phrases
 from nlu.normalize import Token
 
 SITUATIONS_FILE = Path(__file__).resolve().parent / "situations.yml"
@@ -41,12 +40,12 @@ class Lists:
     # "đưa cho nó rồi", "gửi hết rồi": the act is what the message asks for (objects).
     generic_acts: MarkedPhrases
     objects: dict[Act, MarkedPhrases]
-    first_person: frozenset[str]
+    first_person: MarkedPhrases
     past_before: MarkedPhrases
     writer_markers: MarkedPhrases
     done_after: MarkedPhrases
     done_later: MarkedPhrases
-    negations: frozenset[str]
+    negations: MarkedPhrases
     hypothetical: MarkedPhrases
     others: MarkedPhrases
     other_victim: MarkedPhrases
@@ -69,10 +68,6 @@ class Situation:
     own_words: tuple[tuple[int, int], ...] = ()
 
 
-def _words(values: Any) -> frozenset[str]:
-    return frozenset(w for p in phrases_of(values) for w in p)
-
-
 @lru_cache(maxsize=2)
 def load_lists(path: Path = SITUATIONS_FILE) -> Lists:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -80,12 +75,13 @@ def load_lists(path: Path = SITUATIONS_FILE) -> Lists:
         acts={Act(k): marked_phrases(v) for k, v in data["acts"].items()},
         generic_acts=marked_phrases(data["generic_acts"]),
         objects={Act(k): marked_phrases(v) for k, v in data["objects"].items()},
-        first_person=_words(data["first_person"]),
+        # With marks: "mẹ" is not the English "me".
+        first_person=marked_phrases(data["first_person"], exact=True),
         past_before=marked_phrases(data["past_before"]),
         writer_markers=marked_phrases(data["writer_markers"]),
         done_after=marked_phrases(data["done_after"]),
         done_later=marked_phrases(data["done_later"]),
-        negations=_words(data["negations"]),
+        negations=marked_phrases(data["negations"], exact=True),  # "đừng", not "dùng"
         hypothetical=marked_phrases(data["hypothetical"]),
         others=marked_phrases(data["others"]),
         other_victim=marked_phrases(data["other_victim"]),
@@ -133,7 +129,7 @@ def _acts(text: str, tokens: list[Token], words: Words, lists: Lists) -> list[tu
     for act, phrases in candidates:
         for i, j in _find(words, phrases):
             start = max(_clause_start(text, tokens, i), i - SUBJECT_WINDOW)
-            if set(folded[max(start, i - NEGATION_WINDOW) : i]) & lists.negations:
+            if _find(words, lists.negations, max(start, i - NEGATION_WINDOW), i):
                 continue
             if _find(words, lists.hypothetical, start, i):
                 continue
@@ -143,7 +139,7 @@ def _acts(text: str, tokens: list[Token], words: Words, lists: Lists) -> list[tu
             )
             if asked or "?" in text[tokens[j - 1].end : tokens[j].start if j < len(tokens) else len(text)]:
                 continue
-            writer = bool(set(folded[start:i]) & lists.first_person) or bool(
+            writer = bool(_find(words, lists.first_person, start, i)) or bool(
                 _find(words, lists.writer_markers, start, i)
             )
             past = (
@@ -167,7 +163,7 @@ def _about_other(words: Words, lists: Lists) -> bool:
         if _find(words, lists.impersonated_before, max(0, i - 3), i):
             continue
         # The friend is the one something happens to ("bạn mình đang bị dọa"), not one who calls.
-        victim_at = j + 1 if words.folded[j : j + 1] and words.folded[j] in lists.first_person else j
+        victim_at = j + 1 if _find(words, lists.first_person, j, j + 1) else j
         if _find(words, lists.other_victim, victim_at, victim_at + OTHER_WINDOW):
             return True
     return False

@@ -63,13 +63,16 @@ class SqlAlchemyCaseRepository:
         return _case(row) if row else None
 
     async def listed(self, status: CaseStatus | None = None, limit: int = 200, offset: int = 0) -> list[Case]:
-        """Cases, urgent first, then the longest waiting."""
+        """Cases, urgent first, then serious, then the longest waiting."""
         stmt = select(CaseRow)
         if status is not None:
             stmt = stmt.where(CaseRow.status == status.value)
         stmt = (
             stmt.order_by(
-                (CaseRow.priority == CasePriority.URGENT.value).desc(), CaseRow.created_at, CaseRow.id
+                (CaseRow.priority == CasePriority.URGENT.value).desc(),
+                (CaseRow.priority == CasePriority.SERIOUS.value).desc(),
+                CaseRow.created_at,
+                CaseRow.id,
             )
             .limit(limit)
             .offset(offset)

@@ -40,6 +40,7 @@ class Stats:
     tactics: Counter[str] = field(default_factory=Counter)
     scenarios: Counter[str] = field(default_factory=Counter)
     crisis: int = 0
+    serious: int = 0
     call_111_taps: int = 0
     median_first_reply_minutes: float | None = None
 
@@ -69,6 +70,7 @@ async def stats(session: AsyncSession, now: datetime, days: int = 14) -> Stats:
         if analysis:
             result.tactics.update(analysis.get("tactics") or [])
             result.crisis += bool(analysis.get("crisis"))
+            result.serious += analysis.get("severity") == "serious"
             if analysis.get("scenario"):
                 result.scenarios[analysis["scenario"]] += 1
     cases = (await session.execute(select(CaseRow).where(CaseRow.created_at >= since))).scalars().all()

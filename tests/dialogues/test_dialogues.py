@@ -7,6 +7,7 @@ text does not break them:
 
     expect:
       crisis: true                 # the analysis's crisis flag
+      severity: serious            # the analysis's level: imminent, serious or none
       messages: 1                  # messages in the turn
       max_words: 100               # words in the whole turn
       parts: [crisis:self_harm]    # content keys that must be in the turn
@@ -16,9 +17,12 @@ text does not break them:
       first_button: call_111       # the first button of the turn
       quote: {control: "chuyển"}   # the quote of a tactic holds these words of the message
       no_quote: [manipulation]     # tactics that must not be quoted
-      case: urgent                 # urgent | normal | none: the case the turn opened
+      case: urgent                 # urgent | serious | normal | none: the conversation's open case
       already_did: [paid]          # what the NLU read the student already did
       about_other: true
+
+A turn written "[tap] <action>" is a button the student taps (the checks then apply to its answer,
+with the analysis of the last message).
 
 A situation with `xfail: "<reason>"` is a known gap: it must fail (strict), so fixing it is noticed.
 """
@@ -41,8 +45,10 @@ from handlers.ports import count_words
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
+TAP = "[tap] "
 KNOWN = {
     "crisis",
+    "severity",
     "messages",
     "max_words",
     "parts",
@@ -85,6 +91,10 @@ async def app(tmp_path_factory: pytest.TempPathFactory, nlu_cache: Path) -> Asyn
 
 
 def incoming(user: str, body: str) -> Incoming:
+    if body.startswith(TAP):
+        return Incoming(
+            channel=Channel.TERMINAL, platform_user_id=user, kind=MessageKind.ACTION, action=body[len(TAP) :]
+        )
     kind = MessageKind.COMMAND if body.startswith("/") else MessageKind.TEXT
     return Incoming(channel=Channel.TERMINAL, platform_user_id=user, kind=kind, text=body)
 
@@ -103,11 +113,12 @@ async def test_situation(app: App, item: dict[str, Any]) -> None:
     user = f"dialogue-{item['name']}"
     says = item["say"] if isinstance(item["say"], list) else [item["say"]]
     turn: Turn | None = None
+    analysis = None
     for body in says:
         turn = await app.handle(incoming(user, body))
+        analysis = turn.analysis or analysis
     assert turn is not None and turn.replies
     expect = item["expect"]
-    analysis = turn.analysis
     parts = {p for r in turn.replies for p in r.parts}
     actions = [b.action for r in turn.replies for b in r.buttons]
     words = sum(count_words(r.text) for r in turn.replies)
@@ -116,6 +127,8 @@ async def test_situation(app: App, item: dict[str, Any]) -> None:
 
     if "crisis" in expect:
         assert crisis == expect["crisis"], shown
+    if "severity" in expect:
+        assert analysis is not None and analysis.severity.value == expect["severity"], shown
     # Every first turn is one message, within the word limits of issue 15.
     assert len(turn.replies) == expect.get("messages", 1), shown
     assert words <= expect.get("max_words", CRISIS_WORDS if crisis else ANSWER_WORDS), shown

@@ -249,7 +249,13 @@ class TestSearchAndStats:
         )
         await process(telegram, fake.button_update(72, "talk_to_counselor"))
         await process(telegram, fake.button_update(72, "call_111"))
+        # A threat without a deadline is serious: no case until the student asks for a person.
+        serious = "Có người lạ trên Facebook nhắn là nếu em không tiếp tục nói chuyện thì anh ta sẽ gửi ảnh em cho bố mẹ em."
+        await process(telegram, fake.message_update(73, serious))
         await login(console, "anna", "mat-khau-anna-1")
+        assert "Nghiêm trọng" not in (await console.get("/queue/rows")).text
+        await process(telegram, fake.button_update(73, "talk_to_counselor"))
+        assert "Nghiêm trọng" in (await console.get("/queue/rows")).text
         by_words = await console.get("/search", params={"q": "tung ảnh"})
         case_id = re.search(r'href="/console/cases/(\d+)"', by_words.text).group(1)  # type: ignore[union-attr]
         assert f"#{case_id}" in (await console.get("/search", params={"q": f"#{case_id}"})).text
@@ -258,6 +264,7 @@ class TestSearchAndStats:
         page = await console.get("/stats")
         assert page.status_code == 200 and "<svg" in page.text
         assert "Bấm gọi 111: <strong>1</strong>" in page.text
+        assert "Tin nhắn khẩn cấp: <strong>1</strong> · Nghiêm trọng: <strong>1</strong>" in page.text
         assert "Đợt lừa đảo mới" in page.text and "Chưa thấy đợt nào" in page.text  # one student: no wave
         assert (
             "&lt;i&gt;" not in page.text and "<i>ngay" not in page.text

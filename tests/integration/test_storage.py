@@ -215,6 +215,24 @@ class TestContextFeedbackRetention:
 
 
 class TestCasesAndOutbox:
+    async def test_queue_lists_urgent_then_serious_then_normal(self, migrated: AsyncEngine) -> None:
+        make = uow_factory(migrated)
+        async with make() as uow:
+            opened = []
+            for i, priority in enumerate([CasePriority.NORMAL, CasePriority.SERIOUS, CasePriority.URGENT]):
+                await uow.users.touch(f"u_q{i}", Channel.TELEGRAM, f"9{i}", NOW)
+                conv = await uow.conversations.open(f"u_q{i}", NOW)
+                opened.append(await uow.cases.open(conv.id, priority, "student", NOW + timedelta(minutes=i)))
+            await uow.commit()
+        async with make() as uow:
+            listed = await uow.cases.listed(CaseStatus.WAITING)
+        assert [c.priority for c in listed] == [
+            CasePriority.URGENT,
+            CasePriority.SERIOUS,
+            CasePriority.NORMAL,
+        ]
+        assert {c.id for c in listed} == {c.id for c in opened}
+
     async def test_claim_is_atomic_and_outbox_leases(self, migrated: AsyncEngine) -> None:
         make = uow_factory(migrated)
         async with make() as uow:

@@ -90,10 +90,11 @@ class TestDataSet:
         assert benign >= 400 and counts["crisis"] >= 150
 
     def test_styles_in_roughly_equal_shares(self, train) -> None:  # type: ignore[no-untyped-def]
-        # The three ways students write, in roughly equal shares (pasted chat logs come on top).
+        # The three ways students write, in roughly equal shares (pasted chat logs come on top); teen
+        # writing leads, as the hard negatives and the English messages are mostly written that way.
         shares = Counter(e.style for e in train if e.style != "chatlog")
         assert set(shares) == set(STYLES) - {"chatlog"}
-        assert min(shares.values()) / max(shares.values()) > 0.8
+        assert min(shares.values()) / max(shares.values()) > 0.7
 
     def test_at_least_25_scam_scenarios(self, train) -> None:  # type: ignore[no-untyped-def]
         covered = {e.scenario for e in train if e.tactics}

@@ -45,7 +45,8 @@ def mock(handler) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
 class TestRecordedAnswers:
     def test_label_probabilities_sum_the_intents_holding_each_label(self) -> None:
         p, top = label_probabilities(RECORDED)
-        fear, manipulation, control, crisis, any_tactic = p
+        fear, manipulation, control, serious, crisis, any_tactic = p
+        assert serious == pytest.approx(0.0)
         assert top == "fear+control+crisis"
         assert fear == pytest.approx(0.90) and control == pytest.approx(0.94)
         assert manipulation == pytest.approx(0.04) and crisis == pytest.approx(0.55)
