@@ -38,6 +38,18 @@ ANSWER_ACTIONS = ("call_111", "talk_to_counselor", "learn_more", "helpful", "not
 CRISIS_ACTIONS = ("call_111", "learn_more")
 CALM_ACTIONS = ("learn_more", "talk_to_counselor", "call_111")
 SERIOUS_ACTIONS = ("talk_to_counselor", "call_111", "learn_more")
+# Crisis details that say where the student is and what keeps them safe this minute: said first.
+SAFETY_FIRST = frozenset(
+    {
+        CrisisDetail.HURT,
+        CrisisDetail.HIGH_PLACE,
+        CrisisDetail.AT_DOOR,
+        CrisisDetail.FOLLOWED,
+        CrisisDetail.HOTEL,
+        CrisisDetail.ON_THE_WAY,
+        CrisisDetail.CAMERA,
+    }
+)
 # A tactic this sure, or two tactics, make the verdict a plain "Giả." / "Đây là chiêu…".
 STRONG_SCORE = 0.8
 # Red flags named in the answer itself (all of them come with the full guide), most telling first.
@@ -145,7 +157,7 @@ def shown_quote(evidence: Evidence, flags: tuple[RedFlag, ...]) -> str:
         if flag.kind is RedFlagKind.LINK and evidence.start <= flag.start and flag.end <= evidence.end:
             a, b = flag.start - evidence.start, flag.end - evidence.start
             text = text[:a] + flag.shown + text[b:]
-    return text
+    return f"{text}…" if evidence.cut else text
 
 
 def tactic_lines(analysis: Analysis, lib: GuidanceLibrary, defang: Callable[[str], str] | None) -> list[Part]:
@@ -268,15 +280,18 @@ def crisis_reply(
             Part(card.for_other, "for_other"),
         ]
     else:
-        detail = next((d for d in analysis.details if d in card.details), None)
-        parts = [Part(card.ack, f"crisis:{card.kind.value}")]
-        if detail is not None:
-            parts += [
-                Part(card.details[detail], f"detail:{detail.value}"),
-                Part(card.first_step, "first_step", priority=3),
-            ]
-        else:
-            parts.append(Part(card.first_step, "first_step"))
+        found = [d for d in analysis.details if d in card.details]
+        # Where the student is (a rooftop, a man at the door, followed, on the way) comes before
+        # anything else; a second detail, and the card's own first step, only when there is room.
+        found.sort(key=lambda d: d not in SAFETY_FIRST)
+        details = [
+            Part(card.details[d], f"detail:{d.value}", priority=3 if n else 0)
+            for n, d in enumerate(found[:2])
+        ]
+        ack = Part(card.ack, f"crisis:{card.kind.value}")
+        lead = bool(found) and found[0] in SAFETY_FIRST
+        parts = [*details[:1], ack, *details[1:]] if lead else [ack, *details]
+        parts.append(Part(card.first_step, "first_step", priority=3 if found else 0))
     if card is not None:
         parts.append(Part(card.call, "call"))
         # A self-harm statement inside another situation is answered first; the situation gets a line.
@@ -299,6 +314,8 @@ def serious_reply(
             Part(lib.text("serious_other"), "serious|serious_other"),
             Part(f"{lib.text('helper_intro')}\n{lib.text('helper_steps')}", "helper"),
         ]
+    elif analysis.past:
+        parts = [Part(lib.text("serious_past"), "serious|serious_past")]
     else:
         parts = [Part(lib.text("serious"), "serious")]
     parts += [*(Part(e, "extra", 2) for e in extras), Part(intro or "", "intro", 1)]

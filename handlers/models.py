@@ -46,6 +46,8 @@ class CrisisDetail(StrEnum):
     CAMERA = "camera"  # asked to turn the camera on / undress: don't
     LOW_BATTERY = "low_battery"  # the phone is dying: the one call first
     CALL_PARENT = "call_parent"  # asks whether to call mum or dad: yes, now
+    FOLLOWED = "followed"  # someone is following the student: go inside, to people, 113
+    PAID = "paid"  # money already sent during the crisis: the bank, now
 
 
 class Act(StrEnum):
@@ -110,6 +112,8 @@ class Evidence(Frozen):
     start: int = Field(ge=0)
     end: int = Field(ge=0)
     text: str
+    # The quote stops before its sentence does (shown with "…").
+    cut: bool = False
 
 
 class RedFlagKind(StrEnum):
@@ -169,6 +173,8 @@ class Analysis(Frozen):
     about_other: bool = False
     # What the student asked about the message, if anything.
     question: Question | None = None
+    # The message tells of something over ("năm ngoái", "hồi lớp 7", "đã chặn").
+    past: bool = False
 
     def evidence_for(self, tactic: str) -> list[Evidence]:
         """The evidence spans recorded for one tactic (or 'crisis')."""

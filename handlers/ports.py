@@ -126,6 +126,7 @@ TEXT_KEYS: dict[str, frozenset[str]] = {
     "serious_111_other": frozenset(),
     "serious": frozenset(),
     "serious_other": frozenset(),
+    "serious_past": frozenset(),
     "benign": frozenset(),
     "crisis_ack_other": frozenset(),
     "crisis_other": frozenset(),

@@ -46,6 +46,8 @@ SMALL_TALK_WORDS = 3
 # Context key: the introduction (who the bot is, what it keeps) is still to be given, because the
 # first contact was a crisis and that turn is kept to the crisis alone.
 INTRO_DUE = "intro_due"
+# A greeting's answer: send a message, or try the game, or reach a person.
+SMALL_TALK_ACTIONS = ("practice_start", "talk_to_counselor", "call_111")
 # The conversation held a serious message: the case the student asks for is a serious one.
 SEVERITY = "severity"
 # Fewer words than this read from an image: there was no text to speak of.
@@ -339,8 +341,11 @@ async def _on_text(
         reply = await _crisis(text, analysis, conversation, uow, core, extras)
         return Outcome(replies=[reply], analysis=analysis, context=changed)
     if _is_small_talk(text, analysis) and not image:
-        reply = calm_reply(lib, "start_prompt", intro, extras, actions=("call_111",))
+        reply = calm_reply(lib, "start_prompt", intro, extras, actions=SMALL_TALK_ACTIONS)
         return Outcome(replies=[reply], analysis=analysis, context=changed, introduced="intro" in reply.parts)
+    if analysis.severity is Severity.SERIOUS:
+        # Who the bot is and what it keeps waits for the next turn: not under a painful disclosure.
+        intro = None
     if analysis.tactics:
         others = 0
         if core.fingerprints is not None:

@@ -14,7 +14,7 @@ import numpy as np
 
 from handlers.models import Act, Analysis, CrisisDetail, CrisisKind, Evidence, Severity, Tactic
 from handlers.ports import WORD_LIMITS
-from nlu.cues import EXCEPTIONS, JOKE, cue_phrases
+from nlu.cues import EXCEPTIONS, JOKE, PAST, cue_phrases
 from nlu.data import LABEL_ORDER, SERIOUS, TACTICS, scenario_crisis_kinds
 from nlu.lexicon import CRISIS, KIND_SEP, Words, find_cues, load_lexicon, load_quote_trims
 from nlu.normalize import Token, tokenize
@@ -62,7 +62,7 @@ KIND_ORDER = (
     CrisisKind.MEETING_NOW,
     CrisisKind.SEXTORTION_NOW,
 )
-MEETING_DETAILS = frozenset({CrisisDetail.AT_DOOR, CrisisDetail.ON_THE_WAY})
+MEETING_DETAILS = frozenset({CrisisDetail.AT_DOOR, CrisisDetail.ON_THE_WAY, CrisisDetail.FOLLOWED})
 # On a rooftop, already hurt: whatever else the message says, the danger is to the student's life.
 SELF_HARM_DETAILS = frozenset({CrisisDetail.HIGH_PLACE, CrisisDetail.HURT})
 
@@ -125,6 +125,9 @@ def _without_frame(text: str, seg: Segment, lists: Lists) -> Segment:
 CUE_NEAR_START = 3
 
 
+QUOTE_SLACK = 2
+
+
 def _window(text: str, seg: Segment, cue: tuple[int, int] | None) -> Segment:
     """The clause, or when it is longer than WHOLE_CLAUSE_WORDS, at most MAX_QUOTE_WORDS of its words
     from just before its cue."""
@@ -136,7 +139,9 @@ def _window(text: str, seg: Segment, cue: tuple[int, int] | None) -> Segment:
         at = next((k for k, m in enumerate(pieces) if seg.start + m.end() > cue[0]), 0)
         # A cue among the clause's first words keeps its subject ("Thuê bao của bạn đã trúng…").
         first = 0 if at <= CUE_NEAR_START else at
-    last = min(last, first + MAX_QUOTE_WORDS - 1)
+    # Two words short of the clause's end are kept rather than cut ("trong hôm | nay").
+    if last - (first + MAX_QUOTE_WORDS - 1) > QUOTE_SLACK:
+        last = first + MAX_QUOTE_WORDS - 1
     start, end = _trim(text, seg.start + pieces[first].start(), seg.start + pieces[last].end())
     return Segment(start, end)
 
@@ -202,8 +207,11 @@ def _evidence(
     seg = _without_frame(text, seg, lists)
     inside = [c for c in phrases.get(label, []) if seg.start <= c[0] and c[1] <= seg.end]
     cue = min(inside) if inside else None
+    clause_end = _trim(text, seg.start, seg.end)[1]
     seg = _without_lead(text, _window(text, seg, cue), label)
-    return Evidence(tactic=label, start=seg.start, end=seg.end, text=text[seg.start : seg.end])
+    return Evidence(
+        tactic=label, start=seg.start, end=seg.end, text=text[seg.start : seg.end], cut=seg.end < clause_end
+    )
 
 
 MIN_FINE_WORDS = 3
@@ -330,9 +338,11 @@ def crisis_kind(
         return CrisisKind.SELF_HARM
     if MEETING_DETAILS & set(situation.details):
         return CrisisKind.MEETING_NOW
-    if CrisisDetail.CAMERA in situation.details:
+    usual = scenario_crisis_kinds().get(scenario or "")
+    # A camera on a fake police call is the kidnapping's ("quay video bị trói"), else it is sextortion.
+    if CrisisDetail.CAMERA in situation.details and usual is not CrisisKind.KIDNAPPING_NOW:
         return CrisisKind.SEXTORTION_NOW
-    return scenario_crisis_kinds().get(scenario or "")
+    return usual
 
 
 def build_analysis(
@@ -425,4 +435,5 @@ def build_analysis(
         already_did=situation.already_did,
         about_other=situation.about_other,
         question=situation.question,
+        past=any(m.label == PAST for m in find_cues(text, tokens, load_lexicon())),
     )

@@ -208,22 +208,30 @@ def load_quote_trims(path: Path = EVIDENCE_FILE) -> tuple[Phrases, Phrases, froz
     return phrases_of(data["lead_words"]), phrases_of(data["control_lead_words"]), pay
 
 
+Combo = tuple[str, tuple[MarkedPhrases, ...]]
+
+
 @lru_cache(maxsize=4)
-def load_combos(path: Path = LEXICON_FILE) -> tuple[tuple[MarkedPhrases, ...], ...]:
-    """Crisis combinations: each a tuple of phrase groups that must all occur."""
+def load_combos(path: Path = LEXICON_FILE) -> tuple[Combo, ...]:
+    """Crisis combinations: each a crisis kind and phrase groups that must all occur (a bare list of
+    groups is a sextortion combination)."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return tuple(tuple(marked_phrases(group) for group in combo) for combo in data.get(COMBOS, []))
+    combos = []
+    for combo in data.get(COMBOS, []):
+        kind, groups = (combo["kind"], combo["all"]) if isinstance(combo, dict) else (COMBO_KIND, combo)
+        combos.append((str(kind), tuple(marked_phrases(group) for group in groups)))
+    return tuple(combos)
 
 
-def find_combos(text: str, tokens: list[Token], combos: tuple[tuple[MarkedPhrases, ...], ...]) -> list[Match]:
-    """A crisis match (spanning the first group's phrase) for every combination fully present."""
+def find_combos(text: str, tokens: list[Token], combos: tuple[Combo, ...]) -> list[Match]:
+    """A crisis match of its kind (spanning the first group's phrase) for every combination fully present."""
     words = Words.of(text, tokens)
     found: list[Match] = []
-    for combo in combos:
-        hits = [words.find(group) for group in combo]
+    for kind, groups in combos:
+        hits = [words.find(group) for group in groups]
         if all(hits):
             i, j = hits[0][0]
-            found.append(Match(f"{CRISIS}{KIND_SEP}{COMBO_KIND}", tokens[i].start, tokens[j - 1].end))
+            found.append(Match(f"{CRISIS}{KIND_SEP}{kind}", tokens[i].start, tokens[j - 1].end))
     return found
 
 

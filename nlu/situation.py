@@ -188,11 +188,26 @@ def read_situation(text: str, tokens: list[Token], lists: Lists | None = None) -
         own.append(
             (tokens[_clause_start(text, tokens, i)].start, tokens[_clause_end(text, tokens, i) - 1].end)
         )
-    details = tuple(d for d in DETAIL_ORDER if _find(words, lists.details[d]))
+    details = tuple(
+        d
+        for d in DETAIL_ORDER
+        if d in lists.details
+        and any(
+            # "không được nói với bố mẹ" is the scammer's order, not the student asking to call them.
+            not (
+                d is CrisisDetail.CALL_PARENT
+                and _find(words, lists.negations, max(0, i - NEGATION_WINDOW), i)
+            )
+            for i, _ in _find(words, lists.details[d])
+        )
+    )
     seen: list[Act] = []
     for act, _, _ in acts:
         if act not in seen:
             seen.append(act)
+    if Act.PAID in seen:
+        # Money already sent in a crisis (a fake police call): the bank, now.
+        details += (CrisisDetail.PAID,)
     return Situation(
         already_did=tuple(seen),
         about_other=_about_other(words, lists),
