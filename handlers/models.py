@@ -17,6 +17,15 @@ class Tactic(StrEnum):
     CONTROL = "control"
 
 
+class Severity(StrEnum):
+    """How urgent a message is: danger now (the crisis turn and an urgent case), serious (111 first and a
+    counselor offered), or none."""
+
+    NONE = "none"
+    SERIOUS = "serious"
+    IMMINENT = "imminent"
+
+
 class CrisisKind(StrEnum):
     """The kinds of acute danger, each with its own calm first step (content/library/*/crisis/)."""
 
@@ -147,6 +156,9 @@ class Analysis(Frozen):
     unsure: bool = False
     backend: str = "none"
     red_flags: tuple[RedFlag, ...] = ()
+    # none / serious / imminent; imminent is `crisis`.
+    severity: Severity = Severity.NONE
+    severity_score: float = 0.0
     # The kind of acute danger (set with crisis), chosen by what the student describes.
     crisis_kind: CrisisKind | None = None
     # Details of a crisis that change the first step ("on a rooftop", "took pills"), most urgent first.

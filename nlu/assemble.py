@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from handlers.models import Analysis, CrisisDetail, CrisisKind, Evidence, Tactic
+from handlers.models import Act, Analysis, CrisisDetail, CrisisKind, Evidence, Severity, Tactic
 from handlers.ports import WORD_LIMITS
 from nlu.cues import EXCEPTIONS, cue_phrases
-from nlu.data import LABEL_ORDER, TACTICS, scenario_crisis_kinds
+from nlu.data import LABEL_ORDER, SERIOUS, TACTICS, scenario_crisis_kinds
 from nlu.lexicon import CRISIS, KIND_SEP, Words, find_cues, load_lexicon, load_quote_trims
 from nlu.normalize import Token, tokenize
 from nlu.situation import Lists, Situation, load_lists, read_situation
@@ -364,6 +364,14 @@ def build_analysis(
     # Words of a lure or a threat the model did not weigh enough ("khen xinh", "lợi nhuận 300%") make
     # "nothing found" unsure: a missed grooming message must not be called ordinary.
     near = near or bool(phrases.get("manipulation") or phrases.get("fear"))
+    serious_p = float(p[COLUMNS.index(SERIOUS)])
+    if crisis:
+        severity = Severity.IMMINENT
+    elif serious_p >= thresholds.get(SERIOUS, 0.5) or Act.SENT_PHOTOS in situation.already_did:
+        # Photos already sent to someone online are serious whatever the model says.
+        severity = Severity.SERIOUS
+    else:
+        severity = Severity.NONE
     slug, slug_p = scenario
     slug = slug if (tactics or crisis) and slug_p >= thresholds.get(SCENARIO, SCENARIO_MIN) else None
     return Analysis(
@@ -375,6 +383,8 @@ def build_analysis(
         scenario=slug,
         unsure=not tactics and not crisis and near,
         backend=backend,
+        severity=severity,
+        severity_score=round(serious_p, 4),
         crisis_kind=crisis_kind(cues, situation, slug) if crisis else None,
         details=situation.details if crisis else (),
         already_did=situation.already_did,

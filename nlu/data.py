@@ -22,11 +22,12 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 TRAINING_DIR = PACKAGE_DIR / "data"
 DEV_DIR = PACKAGE_DIR / "eval"
 SCENARIOS_FILE = PACKAGE_DIR / "scenarios.yml"
-LABEL_ORDER = ("fear", "manipulation", "control", "crisis")
-TACTICS = LABEL_ORDER[:3]
 SERIOUS = "serious"
-# The order of labels in an intent's name: the tactics, then the severity (serious or crisis).
-INTENT_ORDER = (*TACTICS, SERIOUS, "crisis")
+# The labels, in the order of an intent's name and of a model's columns: the tactics, then the
+# severity (serious, or crisis: danger now).
+LABEL_ORDER = ("fear", "manipulation", "control", SERIOUS, "crisis")
+TACTICS = LABEL_ORDER[:3]
+INTENT_ORDER = LABEL_ORDER
 STYLES = ("forwarded", "described", "teen", "chatlog")
 LANGS = ("vi", "en", "mixed")
 BENIGN = "benign"

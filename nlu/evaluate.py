@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from handlers.models import Analysis
-from nlu.data import STYLES, TACTICS, Example
+from nlu.data import LANGS, STYLES, TACTICS, Example
 
 EVAL_LABELS = (*TACTICS, "benign")
 
@@ -55,6 +55,10 @@ class Report:
     crisis: LabelScore
     benign_flagged: float
     per_style: dict[str, tuple[float, int]]
+    serious: LabelScore | None = None
+    per_lang: dict[str, tuple[float, int]] | None = None
+    # Messages with no label at all that were called imminent (the goal is none).
+    benign_imminent: int = 0
 
     def render(self, title: str = "") -> str:
         lines = [f"{title}n={self.n}"]
@@ -65,10 +69,19 @@ class Report:
             f"macro-F1 (fear, manipulation, control, benign): {self.macro:.3f} "
             f"(bootstrap 95% interval {self.interval[0]:.3f}-{self.interval[1]:.3f})"
         )
-        lines.append(f"crisis recall {self.crisis.recall:.3f}, precision {self.crisis.precision:.3f}")
+        lines.append(
+            f"imminent (crisis) recall {self.crisis.recall:.3f}, precision {self.crisis.precision:.3f}; "
+            f"benign messages called imminent: {self.benign_imminent}"
+        )
+        if self.serious is not None:
+            s = self.serious
+            lines.append(f"serious (or imminent) recall {s.recall:.3f}, precision {s.precision:.3f}")
         lines.append(f"benign messages flagged with a tactic: {self.benign_flagged:.1%}")
         styles = ", ".join(f"{s} {f:.3f} (n={n})" for s, (f, n) in self.per_style.items())
         lines.append(f"macro-F1 per style: {styles}")
+        if self.per_lang:
+            langs = ", ".join(f"{s} {f:.3f} (n={n})" for s, (f, n) in self.per_lang.items())
+            lines.append(f"macro-F1 per language: {langs}")
         return "\n".join(lines)
 
 
@@ -88,6 +101,15 @@ def evaluate(
         mask = np.array([e.style == style for e in examples], dtype=bool)
         if mask.any():
             per_style[style] = (macro_f1(truth[mask], pred[mask]), int(mask.sum()))
+    per_lang: dict[str, tuple[float, int]] = {}
+    for lang in LANGS:
+        mask = np.array([e.lang == lang for e in examples], dtype=bool)
+        if mask.any():
+            per_lang[lang] = (macro_f1(truth[mask], pred[mask]), int(mask.sum()))
+    # Serious or worse, against the same predicted (the answer with 111 first is owed to both).
+    urgent_truth = np.array([e.serious or e.crisis for e in examples], dtype=bool)
+    urgent_pred = np.array([a.severity.value != "none" for a in analyses], dtype=bool)
+    plain = np.array([not e.tactics and not e.crisis and not e.serious for e in examples], dtype=bool)
     return Report(
         n=n,
         labels=labels,
@@ -96,4 +118,7 @@ def evaluate(
         crisis=_prf(truth[:, 4], pred[:, 4]),
         benign_flagged=flagged,
         per_style=per_style,
+        serious=_prf(urgent_truth, urgent_pred),
+        per_lang=per_lang,
+        benign_imminent=int((plain & pred[:, 4]).sum()),
     )

@@ -20,10 +20,10 @@ from sklearn.pipeline import FeatureUnion
 
 from nlu.assemble import GATE, SCENARIO
 from nlu.cues import cue_evidence
-from nlu.data import LABEL_ORDER, Example
+from nlu.data import LABEL_ORDER, SERIOUS, TACTICS, Example
 from nlu.normalize import normalize
 
-MODEL_VERSION = 5
+MODEL_VERSION = 6
 # Crisis must not be missed: the threshold keeps at least this out-of-fold recall for the detector the
 # bot uses (the model's crisis head OR the crisis lexicon).
 CRISIS_RECALL = 0.975
@@ -101,7 +101,10 @@ def label_matrix(examples: list[Example]) -> np.ndarray:
     """0/1 matrix of the labels of each example, columns in LABEL_ORDER."""
     return np.array(
         [
-            [int(e.crisis if label == "crisis" else label in e.tactics) for label in LABEL_ORDER]
+            [
+                int(e.crisis if label == "crisis" else e.serious if label == SERIOUS else label in e.tactics)
+                for label in LABEL_ORDER
+            ]
             for e in examples
         ]
     )
@@ -183,7 +186,10 @@ def out_of_fold(
         for j in range(y.shape[1]):
             oof[test_idx, j] = _head(options.c).fit(a, y[train_idx, j]).predict_proba(b)[:, 1]
         if scenarios is not None:
-            rows = [k for k, i in enumerate(train_idx) if scenarios[i] and y[i, :4].any()]
+            crisis_col = LABEL_ORDER.index("crisis")
+            rows = [
+                k for k, i in enumerate(train_idx) if scenarios[i] and (y[i, :3].any() or y[i, crisis_col])
+            ]
             head = _scenario_head(options.c).fit(a[rows], [scenarios[train_idx[k]] for k in rows])
             proba = head.predict_proba(b)
             for k, i in enumerate(test_idx):
@@ -208,8 +214,10 @@ def train(examples: list[Example], fingerprint: str, options: TrainOptions | Non
         )
         for j, label in enumerate(LABEL_ORDER)
     }
-    thresholds[GATE] = _gate_threshold(y, oof, np.array([thresholds[t] for t in LABEL_ORDER[:3]]))
-    flagged: np.ndarray = np.asarray(y[:, :4].any(axis=1), dtype=bool)
+    thresholds[GATE] = _gate_threshold(y, oof, np.array([thresholds[t] for t in TACTICS]))
+    # Messages with a tactic or a crisis (the ones an answer shows a scenario's guide for).
+    crisis_col = LABEL_ORDER.index("crisis")
+    flagged: np.ndarray = np.asarray(y[:, :3].any(axis=1) | (y[:, crisis_col] == 1), dtype=bool)
     thresholds[SCENARIO] = _scenario_threshold(picked, [e.scenario for e in examples], flagged)
     vectorizer = _vectorizer()
     features = vectorizer.fit_transform(texts)

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 # DIET's softmax confidences, summed over the multi-intents that hold a label. Rasa has no
 # out-of-fold calibration here; these were checked on the dev set (see the closing note of the NLU issue).
-RASA_THRESHOLDS = {"fear": 0.5, "manipulation": 0.5, "control": 0.5, "crisis": 0.3, GATE: 0.5}
+RASA_THRESHOLDS = {"fear": 0.5, "manipulation": 0.5, "control": 0.5, "serious": 0.5, "crisis": 0.3, GATE: 0.5}
 
 # A server that failed gets no requests for this long, so students do not wait on a dead server;
 # then one request probes it.
