@@ -15,12 +15,11 @@ from handlers.models import Act, Analysis, CrisisDetail, CrisisKind, Evidence, S
 from handlers.ports import WORD_LIMITS
 from nlu.cues import EXCEPTIONS, cue_phrases
 from nlu.data import LABEL_ORDER, SERIOUS, TACTICS, scenario_crisis_kinds
+from nlu.heads import GATE, SCENARIO
 from nlu.lexicon import CRISIS, KIND_SEP, Words, find_cues, load_lexicon, load_quote_trims
 from nlu.normalize import Token, tokenize
 from nlu.situation import Lists, Situation, load_lists, read_situation
 
-GATE = "any"
-SCENARIO = "scenario"
 # Columns of a probability vector: the labels, then the "any tactic" gate.
 COLUMNS = (*LABEL_ORDER, GATE)
 # A quote is a clause: pieces shorter than MIN_FINE_WORDS are joined to the next, and a clause longer

@@ -15,8 +15,9 @@ import numpy as np
 
 from handlers.models import Analysis
 from handlers.ports import Classifier
-from nlu.assemble import COLUMNS, GATE, Segment, build_analysis, segments
+from nlu.assemble import COLUMNS, Segment, build_analysis, segments
 from nlu.cues import cue_evidence
+from nlu.heads import GATE
 from nlu.normalize import normalize
 from nlu.rasa_data import rasa_text
 
