@@ -175,6 +175,12 @@ def build_dir(home: Path, data_dir: Path | None, config: Path = CONFIG) -> tuple
     return home / "build" / fp, fp
 
 
+def model_file(home: Path, data_dir: Path | None, config: Path = CONFIG) -> Path:
+    """Where the Rasa model for this data and pipeline is (once trained)."""
+    _, fp = build_dir(home, data_dir, config)
+    return home / "models" / f"notalone-{fp}.tar.gz"
+
+
 def write_project(home: Path, data_dir: Path | None, config: Path = CONFIG) -> Path:
     """A Rasa project (config, domain, normalised NLU data) for the current training data."""
     project, _ = build_dir(home, data_dir, config)
@@ -222,8 +228,8 @@ def train(
 ) -> Path:
     """The trained Rasa model for the current data and pipeline, trained first when missing."""
     venv = ensure_venv(home, python)
-    project, fp = build_dir(home, data_dir, config)
-    model = home / "models" / f"notalone-{fp}.tar.gz"
+    project, _ = build_dir(home, data_dir, config)
+    model = model_file(home, data_dir, config)
     if model.exists() and not force:
         return model
     write_project(home, data_dir, config)
