@@ -69,7 +69,8 @@ def plugin_dir(home: Path) -> Path:
         for name, content in contents.items():
             path = folder / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
+            # Several servers may start at once: each writes its own copy, then renames it into place.
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             tmp.write_bytes(content)
             tmp.replace(path)
     return folder
