@@ -1,13 +1,13 @@
 """NLU benchmark: embedded vs Rasa side by side, in one run. Prints numbers; asserts nothing.
 
-    .venv/bin/python bench/nlu.py [--no-rasa] [--repeat N] [--rasa-config PATH] [--json PATH]
+    .venv/bin/python bench/nlu.py [--no-rasa] [--repeat N] [--rasa-config PATH ...] [--json PATH]
 
 Quality on the dev set (macro-F1 overall, per style and per language; short messages right; imminent
 and serious recall and precision; benign messages given a tactic; how often an answer with a tactic
 shows a scenario, and how often that scenario is right), then single-message latency (median/p99),
 batch throughput, cold start, model size and RSS. The Rasa server is set up, trained and started as
 in the tests (under data/rasa; the first run installs it, which takes minutes and is not counted).
-`--rasa-config` trains Rasa with another pipeline (for trying one).
+`--rasa-config` (repeatable) trains and serves other pipelines, one column each (for trying one).
 """
 
 from __future__ import annotations
@@ -220,20 +220,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--no-rasa", action="store_true")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--rasa-config", type=Path, default=CONFIG, help="Rasa pipeline to train and serve")
+    parser.add_argument(
+        "--rasa-config",
+        type=Path,
+        action="append",
+        help="a Rasa pipeline to train and serve (repeatable; default nlu/rasa/config.yml)",
+    )
     parser.add_argument("--json", type=Path, help="also write the numbers to this file")
     args = parser.parse_args()
     dev = load_examples(DEV_DIR)
     results = {"embedded": bench_embedded(dev, args.repeat)}
-    if not args.no_rasa:
-        results["rasa"] = bench_rasa(dev, 1, args.rasa_config)
+    configs = [] if args.no_rasa else (args.rasa_config or [CONFIG])
+    for config in configs:
+        results["rasa" if config.resolve() == CONFIG else f"rasa:{config.stem}"] = bench_rasa(dev, 1, config)
     keys = list(dict.fromkeys(k for r in results.values() for k in r))
-    print(f"{'metric':<22}" + "".join(f"{name:>14}" for name in results))
+    print(f"{'metric':<22}" + "".join(f"{name:>16}" for name in results))
     for key in keys:
         print(
-            f"{key:<22}" + "".join(f"{r[key]:>14.3f}" if key in r else f"{'-':>14}" for r in results.values())
+            f"{key:<22}" + "".join(f"{r[key]:>16.3f}" if key in r else f"{'-':>16}" for r in results.values())
         )
-    print(f"({len(dev)} dev messages; {os.cpu_count()} cores; rasa pipeline {args.rasa_config.name})")
+    print(f"({len(dev)} dev messages; {os.cpu_count()} cores)")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
 
