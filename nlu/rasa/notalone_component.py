@@ -52,7 +52,7 @@ from nlu.heads import (
 
 logger = logging.getLogger(__name__)
 
-# The names of the gate's and the scenarios' entries in intent_ranking.
+# The scenarios' entries in intent_ranking are named by this prefix and the slug (the gate's is GATE).
 SCENARIO_PREFIX = "scenario/"
 FORMAT = 1
 
