@@ -23,7 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 from nlu.cues import cue_evidence  # noqa: E402
 from nlu.data import LABEL_ORDER, SERIOUS, TRAINING_DIR, load_examples  # noqa: E402
-from nlu.model import CRISIS_LOW, TrainOptions, label_matrix, out_of_fold, train  # noqa: E402
+from nlu.heads import CRISIS_LOW, TrainOptions, out_of_fold  # noqa: E402
+from nlu.model import LAYOUT, label_matrix, train  # noqa: E402
 from nlu.normalize import normalize  # noqa: E402
 
 BINS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -55,7 +56,7 @@ def main() -> None:
     texts = [normalize(e.text) for e in examples]
     labels = label_matrix(examples)
     y = np.column_stack([labels, labels[:, :3].any(axis=1)]).astype(int)
-    oof, _ = out_of_fold(texts, y, TrainOptions())
+    oof, _ = out_of_fold(texts, y, LAYOUT, TrainOptions())
     thresholds = train(examples, "calibration").thresholds
     crisis_col, serious_col = LABEL_ORDER.index("crisis"), LABEL_ORDER.index(SERIOUS)
     crisis, serious = y[:, crisis_col] == 1, y[:, serious_col] == 1

@@ -1,19 +1,22 @@
 """NLU benchmark: embedded vs Rasa side by side, in one run. Prints numbers; asserts nothing.
 
-    .venv/bin/python bench/nlu.py [--no-rasa] [--repeat N]
+    .venv/bin/python bench/nlu.py [--no-rasa] [--repeat N] [--rasa-config PATH ...] [--json PATH]
 
-Single-message latency (median/p99), batch throughput, cold start, model size and RSS, plus the
-dev-set macro-F1 of each backend. The Rasa server is set up, trained and started as in the tests
-(under data/rasa; the first run installs it, which takes minutes and is not counted).
+Quality on the dev set (macro-F1 overall, per style and per language; short messages right; imminent
+and serious recall and precision; benign messages given a tactic; how often an answer with a tactic
+shows a scenario, and how often that scenario is right), then single-message latency (median/p99),
+batch throughput, cold start, model size and RSS. The Rasa server is set up, trained and started as
+in the tests (under data/rasa; the first run installs it, which takes minutes and is not counted).
+`--rasa-config` (repeatable) trains and serves other pipelines, one column each (for trying one).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,14 +28,18 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nlu.data import DEV_DIR, load_examples  # noqa: E402
+from bench.measure import free_port  # noqa: E402
+from handlers.models import Analysis  # noqa: E402
+from nlu.data import DEV_DIR, Example, load_examples  # noqa: E402
 from nlu.embedded import EmbeddedClassifier, load_or_train, model_path  # noqa: E402
 from nlu.evaluate import evaluate  # noqa: E402
 from nlu.rasa_http import RasaHttpClassifier  # noqa: E402
-from nlu.rasa_server import start, train  # noqa: E402
+from nlu.rasa_server import CONFIG, model_file, start, train  # noqa: E402
 
 CACHE = ROOT / "data" / "nlu-cache"
 RASA_HOME = ROOT / "data" / "rasa"
+# A message of at most this many words is "short" (a forwarded line, a teen's one-liner).
+SHORT_WORDS = 6
 
 
 def pct(values: list[float], q: float) -> float:
@@ -59,6 +66,30 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def quality(dev: list[Example], analyses: list[Analysis]) -> dict[str, float]:
+    """The dev-set numbers docs/nlu.md reports for a backend."""
+    report = evaluate(dev, analyses, resamples=200)
+    out = {"macro_f1": report.macro, "macro_f1_low": report.interval[0], "macro_f1_high": report.interval[1]}
+    out.update({f"macro_f1_{style}": f1 for style, (f1, _) in report.per_style.items()})
+    out.update({f"macro_f1_{lang}": f1 for lang, (f1, _) in (report.per_lang or {}).items()})
+    # Short messages (in today's dev set all benign, so macro-F1 means nothing there): the share whose
+    # tactics and crisis flag are exactly the gold ones.
+    short = [(e, a) for e, a in zip(dev, analyses, strict=True) if len(e.text.split()) <= SHORT_WORDS]
+    right = [e.tactics == {t.value for t in a.tactics} and e.crisis == a.crisis for e, a in short]
+    out["short_exact"] = sum(right) / len(right) if right else 0.0
+    out.update({"imminent_recall": report.crisis.recall, "imminent_precision": report.crisis.precision})
+    if report.serious is not None:
+        out.update({"serious_recall": report.serious.recall, "serious_precision": report.serious.precision})
+    out["benign_with_tactic"] = report.benign_flagged
+    # Answers with a tactic or crisis, on messages whose gold has a scenario: how many show a scenario's
+    # guide, and how many of those are the right one.
+    flagged = [(e, a) for e, a in zip(dev, analyses, strict=True) if (a.tactics or a.crisis) and e.scenario]
+    shown = [(e, a) for e, a in flagged if a.scenario]
+    out["scenario_shown"] = len(shown) / len(flagged) if flagged else 0.0
+    out["scenario_right"] = sum(e.scenario == a.scenario for e, a in shown) / len(shown) if shown else 0.0
+    return out
+
+
 def embedded_cold_start() -> tuple[float, float]:
     """Seconds from a fresh interpreter to the first analysis (cached model), and that process's RSS."""
     code = (
@@ -75,7 +106,8 @@ def embedded_cold_start() -> tuple[float, float]:
     return wall, float(rss)
 
 
-def bench_embedded(texts: list[str], repeat: int) -> dict[str, float]:
+def bench_embedded(dev: list[Example], repeat: int) -> dict[str, float]:
+    texts = [e.text for e in dev]
     model = load_or_train(CACHE)
     classifier = EmbeddedClassifier(model)
     classifier.analyze_batch(texts[:10])
@@ -90,23 +122,24 @@ def bench_embedded(texts: list[str], repeat: int) -> dict[str, float]:
     classifier.analyze_batch(batch)
     throughput = len(batch) / (time.perf_counter() - t)
     cold, rss = embedded_cold_start()
-    dev = load_examples(DEV_DIR)
-    report = evaluate(dev, classifier.analyze_batch([e.text for e in dev]), resamples=200)
-    return {
-        "median_ms": statistics.median(latencies),
-        "p99_ms": pct(latencies, 0.99),
-        "batch_msgs_per_s": throughput,
-        "cold_start_s": cold,
-        "model_mb": model_path(CACHE, ROOT / "nlu" / "data")[0].stat().st_size / 1e6,
-        "rss_mb": rss,
-        "dev_macro_f1": report.macro,
-        "dev_crisis_recall": report.crisis.recall,
-    }
+    result = quality(dev, classifier.analyze_batch(texts))
+    result.update(
+        {
+            "median_ms": statistics.median(latencies),
+            "p99_ms": pct(latencies, 0.99),
+            "batch_msgs_per_s": throughput,
+            "cold_start_s": cold,
+            "model_mb": model_path(CACHE, ROOT / "nlu" / "data")[0].stat().st_size / 1e6,
+            "rss_mb": rss,
+        }
+    )
+    return result
 
 
 async def rasa_latencies(
-    url: str, texts: list[str], embedded: EmbeddedClassifier, repeat: int
+    url: str, dev: list[Example], embedded: EmbeddedClassifier, repeat: int
 ) -> dict[str, float]:
+    texts = [e.text for e in dev]
     backend = RasaHttpClassifier(url, timeout_s=10, fallback=embedded)
     async with httpx.AsyncClient() as client:
         raw = []
@@ -116,9 +149,10 @@ async def rasa_latencies(
                 (await client.post(f"{url}/model/parse", json={"text": text}, timeout=10)).raise_for_status()
                 raw.append((time.perf_counter() - t) * 1000)
         full = []
+        analyses = []
         for text in texts:
             t = time.perf_counter()
-            await backend.analyze(text)
+            analyses.append(await backend.analyze(text))
             full.append((time.perf_counter() - t) * 1000)
         batch = texts * 3
         semaphore = asyncio.Semaphore(8)
@@ -130,26 +164,28 @@ async def rasa_latencies(
         t = time.perf_counter()
         await asyncio.gather(*(one(x) for x in batch))
         throughput = len(batch) / (time.perf_counter() - t)
-    dev = load_examples(DEV_DIR)
-    analyses = [await backend.analyze(e.text) for e in dev]
     await backend.aclose()
-    report = evaluate(dev, analyses, resamples=200)
-    return {
-        "median_ms": statistics.median(full),
-        "p99_ms": pct(full, 0.99),
-        "parse_median_ms": statistics.median(raw),
-        "parse_p99_ms": pct(raw, 0.99),
-        "batch_msgs_per_s": throughput,
-        "dev_macro_f1": report.macro,
-        "dev_crisis_recall": report.crisis.recall,
-    }
+    result = quality(dev, analyses)
+    result.update(
+        {
+            "median_ms": statistics.median(full),
+            "p99_ms": pct(full, 0.99),
+            "parse_median_ms": statistics.median(raw),
+            "parse_p99_ms": pct(raw, 0.99),
+            "batch_msgs_per_s": throughput,
+            "fallback_answers": sum(a.backend != "rasa" for a in analyses),
+        }
+    )
+    return result
 
 
-def bench_rasa(texts: list[str], repeat: int) -> dict[str, float]:
-    model = train(RASA_HOME, None)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def bench_rasa(dev: list[Example], repeat: int, config: Path) -> dict[str, float]:
+    # Training time only when this run trains (a model for the same data and pipeline is reused).
+    trained = not model_file(RASA_HOME, None, config).exists()
+    started = time.perf_counter()
+    model = train(RASA_HOME, None, config=config)
+    train_s = time.perf_counter() - started if trained else float("nan")
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
     process = start(RASA_HOME, model, port, RASA_HOME / "logs" / "bench.log")
@@ -165,9 +201,14 @@ def bench_rasa(texts: list[str], repeat: int) -> dict[str, float]:
             time.sleep(0.2)
         cold = time.perf_counter() - started
         embedded = EmbeddedClassifier(load_or_train(CACHE))
-        result = asyncio.run(rasa_latencies(url, texts, embedded, repeat))
+        result = asyncio.run(rasa_latencies(url, dev, embedded, repeat))
         result.update(
-            {"cold_start_s": cold, "model_mb": model.stat().st_size / 1e6, "rss_mb": rss_mb(process.pid)}
+            {
+                "cold_start_s": cold,
+                "model_mb": model.stat().st_size / 1e6,
+                "rss_mb": rss_mb(process.pid),
+                "train_s": train_s,
+            }
         )
         return result
     finally:
@@ -179,21 +220,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--no-rasa", action="store_true")
     parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
-    texts = [e.text for e in load_examples(DEV_DIR)]
-    results = {"embedded": bench_embedded(texts, args.repeat)}
-    if not args.no_rasa:
-        results["rasa"] = bench_rasa(texts, 1)
-    keys = sorted(
-        {k for r in results.values() for k in r},
-        key=lambda k: list(results["embedded"]).index(k) if k in results["embedded"] else 99,
+    parser.add_argument(
+        "--rasa-config",
+        type=Path,
+        action="append",
+        help="a Rasa pipeline to train and serve (repeatable; default nlu/rasa/config.yml)",
     )
-    print(f"{'metric':<22}" + "".join(f"{name:>14}" for name in results))
+    parser.add_argument("--json", type=Path, help="also write the numbers to this file")
+    args = parser.parse_args()
+    dev = load_examples(DEV_DIR)
+    results = {"embedded": bench_embedded(dev, args.repeat)}
+    configs = [] if args.no_rasa else (args.rasa_config or [CONFIG])
+    for config in configs:
+        results["rasa" if config.resolve() == CONFIG else f"rasa:{config.stem}"] = bench_rasa(dev, 1, config)
+    keys = list(dict.fromkeys(k for r in results.values() for k in r))
+    print(f"{'metric':<22}" + "".join(f"{name:>16}" for name in results))
     for key in keys:
         print(
-            f"{key:<22}" + "".join(f"{r[key]:>14.3f}" if key in r else f"{'-':>14}" for r in results.values())
+            f"{key:<22}" + "".join(f"{r[key]:>16.3f}" if key in r else f"{'-':>16}" for r in results.values())
         )
-    print(f"({len(texts)} dev messages; machine: {os.cpu_count()} cores)")
+    print(f"({len(dev)} dev messages; {os.cpu_count()} cores)")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":

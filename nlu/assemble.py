@@ -16,13 +16,11 @@ from handlers.models import Act, Analysis, CrisisDetail, CrisisKind, Evidence, S
 from handlers.ports import WORD_LIMITS
 from nlu.cues import EXCEPTIONS, JOKE, PAST, cue_phrases
 from nlu.data import LABEL_ORDER, SERIOUS, TACTICS, scenario_crisis_kinds
+from nlu.heads import CRISIS_LOW, GATE, SCENARIO
 from nlu.lexicon import CRISIS, KIND_SEP, Words, find_cues, load_lexicon, load_quote_trims
 from nlu.normalize import Token, tokenize
 from nlu.situation import Lists, Situation, load_lists, read_situation
 
-GATE = "any"
-SCENARIO = "scenario"
-CRISIS_LOW = "crisis_low"
 # The labels read from every line of a pasted chat (the tactics only from the other party's).
 SEVERITY_LABELS = (SERIOUS, "crisis")
 # Columns of a probability vector: the labels, then the "any tactic" gate.

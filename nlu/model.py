@@ -1,6 +1,7 @@
 """The embedded model: TF-IDF character and word n-grams of normalised text, one logistic head per label.
 
-Thresholds are chosen on out-of-fold predictions over the training data (never on the dev set).
+Thresholds are chosen on out-of-fold predictions over the training data (never on the dev set). The
+learning itself is nlu/heads.py, which the Rasa component shares.
 """
 
 from __future__ import annotations
@@ -12,49 +13,16 @@ from typing import Any
 
 import numpy as np
 import sklearn
-from scipy import sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import FeatureUnion
-from threadpoolctl import threadpool_limits
 
-from nlu.assemble import GATE, SCENARIO
+from nlu import heads
 from nlu.cues import cue_evidence
 from nlu.data import LABEL_ORDER, SERIOUS, TACTICS, Example
+from nlu.heads import TrainOptions
 from nlu.normalize import normalize
 
 MODEL_VERSION = 8
-# Crisis must not be missed: the threshold keeps at least this out-of-fold recall for the detector the
-# bot uses (the model's crisis head OR the crisis lexicon).
-CRISIS_RECALL = 0.975
-# An imminent crisis (the crisis turn and an urgent case for the counselors) needs a model score from
-# which out-of-fold crises, with the lexicon's, are right at least this often; between the recall
-# threshold above and this one, a message is "serious": the answer puts 111 first and offers a
-# counselor, without the crisis turn or an urgent case.
-CRISIS_PRECISION = 0.75
-CRISIS_LOW = "crisis_low"
-# The "any tactic" gate is set so that at most this share of out-of-fold benign training messages is
-# flagged; kept below the 8% goal because new writers' messages are harder than held-out training ones.
-BENIGN_FLAG_TARGET = 0.06
-# A scenario's guide is shown only when the scenario head is at least this sure on out-of-fold messages
-# with a tactic or crisis: a confident wrong card misleads, the tactics' own guidance never does. The
-# training data is full of deliberately ambiguous messages (an OTP asked "for a game skin", a kidnapping
-# that starts as a fake police call), so 0.85 out-of-fold is about 0.95 on new messages (docs/nlu.md).
-SCENARIO_PRECISION = 0.85
-# The severity heads (crisis, serious) read word n-grams only, with weaker regularisation: character
-# n-grams make a two-word message ("đang tới") look like "em đang đứng trên sân thượng". Measured on
-# the dev set, words alone rank crises better (average precision 0.95 against 0.91 with characters)
-# and serious messages too (0.88 against 0.84); the tactic heads keep both (docs/nlu.md).
-WORD_ONLY_HEADS = frozenset({"crisis", SERIOUS})
-WORD_ONLY_C = 20.0
-
-
-@dataclass
-class TrainOptions:
-    c: float = 5.0
-    folds: int = 5
-    seed: int = 13
+LAYOUT = heads.Layout(labels=LABEL_ORDER, tactics=TACTICS, crisis="crisis", word_only=("crisis", SERIOUS))
 
 
 @dataclass
@@ -77,37 +45,23 @@ class EmbeddedModel:
 
     def features(self, normalised: list[str]) -> Any:
         """The sparse TF-IDF features of already normalised texts."""
-        return sparse.hstack([v.transform(normalised) for _, v in self.vectorizer.transformer_list]).tocsr()
+        return heads.features(self.vectorizer, normalised)
 
     def predict(self, normalised: list[str]) -> tuple[np.ndarray, list[tuple[str | None, float]]]:
         """Probabilities (columns LABEL_ORDER, then the gate) and the likeliest scenario, per text."""
         if not normalised:
             return np.zeros((0, self.weights.shape[1])), []
-        x = self.features(normalised)
-        probs = 1.0 / (1.0 + np.exp(-(x @ self.weights + self.bias)))
-        if self.scenario_weights is None or self.scenario_bias is None:
+        probs, proba = heads.predict(
+            self.features(normalised), self.weights, self.bias, self.scenario_weights, self.scenario_bias
+        )
+        if not proba.shape[1]:
             return probs, [(None, 0.0)] * len(normalised)
-        logits = x @ self.scenario_weights + self.scenario_bias
-        logits = np.exp(logits - logits.max(axis=1, keepdims=True))
-        proba = logits / logits.sum(axis=1, keepdims=True)
         best = proba.argmax(axis=1)
         return probs, [(self.scenario_classes[i], float(proba[row, i])) for row, i in enumerate(best)]
 
     def probabilities(self, normalised: list[str]) -> np.ndarray:
         """Probabilities only (see `predict`)."""
         return self.predict(normalised)[0]
-
-
-def _vectorizer() -> FeatureUnion:
-    return FeatureUnion(
-        [
-            ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True)),
-            (
-                "words",
-                TfidfVectorizer(analyzer="word", ngram_range=(1, 2), token_pattern=r"\S+", sublinear_tf=True),  # noqa: S106
-            ),
-        ]
-    )
 
 
 def label_matrix(examples: list[Example]) -> np.ndarray:
@@ -123,176 +77,27 @@ def label_matrix(examples: list[Example]) -> np.ndarray:
     )
 
 
-def _head(c: float) -> LogisticRegression:
-    return LogisticRegression(C=c, class_weight="balanced", max_iter=3000)
-
-
-def _fit_head(features: Any, y: np.ndarray, column: int, words_from: int, c: float) -> LogisticRegression:
-    """One label's head: the severity heads on the word block only (its weights padded with zeros over
-    the character block, so every head still reads the same feature vector)."""
-    if column >= len(LABEL_ORDER) or LABEL_ORDER[column] not in WORD_ONLY_HEADS:
-        return _head(c).fit(features, y)
-    head = _head(WORD_ONLY_C).fit(features[:, words_from:], y)
-    head.coef_ = np.hstack([np.zeros((1, words_from)), head.coef_])
-    head.n_features_in_ = features.shape[1]
-    return head
-
-
-def _words_from(vectorizer: FeatureUnion) -> int:
-    """Where the word block starts in the vectorizer's output (after the character n-grams)."""
-    return len(vectorizer.transformer_list[0][1].vocabulary_)
-
-
-def _scenario_head(c: float) -> LogisticRegression:
-    # Trained on messages with a tactic or crisis only: the scenario picks the guide of a trap, and
-    # ordinary messages labelled with a scenario's topic only blur that choice (and slow training).
-    return LogisticRegression(C=c, max_iter=3000, tol=1e-3)
-
-
-def _gate_threshold(y: np.ndarray, oof: np.ndarray, tactic_thresholds: np.ndarray) -> float:
-    """The lowest gate that flags at most BENIGN_FLAG_TARGET of the benign training messages."""
-    benign = y[:, :3].sum(axis=1) == 0
-    flagged_by_heads = (oof[:, :3] >= tactic_thresholds).any(axis=1)
-    for gate in np.arange(0.3, 0.9, 0.02):
-        flagged = flagged_by_heads & (oof[:, -1] >= gate)
-        if not benign.any() or flagged[benign].mean() <= BENIGN_FLAG_TARGET:
-            return float(gate)
-    return 0.9
-
-
-def _best_f1_threshold(y: np.ndarray, p: np.ndarray) -> float:
-    grid = np.arange(0.2, 0.91, 0.02)
-    scores = []
-    for t in grid:
-        pred = p >= t
-        tp = float((pred & (y == 1)).sum())
-        denom = float(pred.sum() + (y == 1).sum())
-        scores.append(2 * tp / denom if denom else 0.0)
-    return float(grid[int(np.argmax(scores))])
-
-
-def _precision_threshold(
-    y: np.ndarray, p: np.ndarray, precision: float, caught: np.ndarray, floor: float
-) -> float:
-    """The lowest threshold (not under `floor`) whose detections with those `caught` by other means are
-    right at least `precision` of the time."""
-    positives = y == 1
-    for t in np.arange(floor, 0.96, 0.01):
-        flagged = (p >= t) | caught
-        if flagged.any() and positives[flagged].mean() >= precision:
-            return float(round(t, 2))
-    return 0.95
-
-
-def _recall_threshold(y: np.ndarray, p: np.ndarray, recall: float, caught: np.ndarray | None = None) -> float:
-    """The highest threshold whose detections, with those `caught` by other means, keep `recall`."""
-    caught = np.zeros_like(y, dtype=bool) if caught is None else caught
-    positives = y == 1
-    if not positives.any():
-        return 0.5
-    for t in np.arange(0.5, 0.04, -0.01):
-        if ((p >= t) | caught)[positives].mean() >= recall:
-            return float(round(t, 2))
-    return 0.05
-
-
-def _scenario_threshold(
-    picked: list[tuple[str, float]], gold: list[str | None], flagged: np.ndarray
-) -> float:
-    """The lowest probability from which out-of-fold scenario guesses on flagged messages are right at
-    least SCENARIO_PRECISION of the time."""
-    rows = [(p, s == g) for (s, p), g, f in zip(picked, gold, flagged, strict=True) if f and g]
-    for t in np.arange(0.1, 0.96, 0.02):
-        kept = [ok for p, ok in rows if p >= t]
-        if kept and sum(kept) / len(kept) >= SCENARIO_PRECISION:
-            return float(round(t, 2))
-    return 0.95
-
-
-def out_of_fold(
-    texts: list[str], y: np.ndarray, options: TrainOptions, scenarios: list[str | None] | None = None
-) -> tuple[np.ndarray, list[tuple[str, float]]]:
-    """Out-of-fold probabilities for every label, and the scenario head's guess with its probability,
-    for choosing thresholds honestly."""
-    oof = np.zeros(y.shape, dtype=float)
-    picked: list[tuple[str, float]] = [("", 0.0)] * len(texts)
-    strata = y @ (2 ** np.arange(y.shape[1]))
-    counts = np.bincount(strata)
-    strata = np.where(counts[strata] >= options.folds, strata, -1)
-    folds = StratifiedKFold(n_splits=options.folds, shuffle=True, random_state=options.seed)
-    array = np.array(texts, dtype=object)
-    for train_idx, test_idx in folds.split(array, strata):
-        vec = _vectorizer()
-        a = vec.fit_transform(list(array[train_idx]))
-        b = vec.transform(list(array[test_idx]))
-        for j in range(y.shape[1]):
-            head = _fit_head(a, y[train_idx, j], j, _words_from(vec), options.c)
-            oof[test_idx, j] = head.predict_proba(b)[:, 1]
-        if scenarios is not None:
-            crisis_col = LABEL_ORDER.index("crisis")
-            rows = [
-                k for k, i in enumerate(train_idx) if scenarios[i] and (y[i, :3].any() or y[i, crisis_col])
-            ]
-            head = _scenario_head(options.c).fit(a[rows], [scenarios[train_idx[k]] for k in rows])
-            proba = head.predict_proba(b)
-            for k, i in enumerate(test_idx):
-                best = int(proba[k].argmax())
-                picked[i] = (str(head.classes_[best]), float(proba[k, best]))
-    return oof, picked
-
-
 def train(examples: list[Example], fingerprint: str, options: TrainOptions | None = None) -> EmbeddedModel:
     """Fit the vectorizer, the label heads, their thresholds and the scenario head."""
-    # One BLAS thread: the heads are small sparse problems, and OpenBLAS's threads fighting over two
-    # cores made each fit twenty times slower (3 s instead of 0.15 s, bench/train.py).
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _train(examples, fingerprint, options)
-
-
-def _train(examples: list[Example], fingerprint: str, options: TrainOptions | None) -> EmbeddedModel:
-    options = options or TrainOptions()
-    texts = [normalize(e.text) for e in examples]
-    labels = label_matrix(examples)
-    y = np.column_stack([labels, labels[:, :3].any(axis=1)]).astype(int)
-    oof, picked = out_of_fold(texts, y, options, [e.scenario for e in examples])
-    crisis_cues = np.array([bool(cue_evidence(e.text).get("crisis")) for e in examples])
-    thresholds = {
-        label: (
-            _recall_threshold(y[:, j], oof[:, j], CRISIS_RECALL, caught=crisis_cues)
-            if label == "crisis"
-            else _best_f1_threshold(y[:, j], oof[:, j])
-        )
-        for j, label in enumerate(LABEL_ORDER)
-    }
-    thresholds[GATE] = _gate_threshold(y, oof, np.array([thresholds[t] for t in TACTICS]))
-    j = LABEL_ORDER.index("crisis")
-    thresholds[CRISIS_LOW] = thresholds["crisis"]
-    thresholds["crisis"] = _precision_threshold(
-        y[:, j], oof[:, j], CRISIS_PRECISION, crisis_cues, floor=thresholds[CRISIS_LOW]
+    fitted = heads.fit(
+        [normalize(e.text) for e in examples],
+        label_matrix(examples),
+        LAYOUT,
+        scenarios=[e.scenario for e in examples],
+        crisis_caught=np.array([bool(cue_evidence(e.text).get("crisis")) for e in examples]),
+        options=options,
     )
-    # Messages with a tactic or a crisis (the ones an answer shows a scenario's guide for).
-    crisis_col = LABEL_ORDER.index("crisis")
-    flagged: np.ndarray = np.asarray(y[:, :3].any(axis=1) | (y[:, crisis_col] == 1), dtype=bool)
-    thresholds[SCENARIO] = _scenario_threshold(picked, [e.scenario for e in examples], flagged)
-    vectorizer = _vectorizer()
-    features = vectorizer.fit_transform(texts)
-    heads = [_fit_head(features, y[:, j], j, _words_from(vectorizer), options.c) for j in range(y.shape[1])]
-    model = EmbeddedModel(
+    return EmbeddedModel(
         fingerprint=fingerprint,
-        vectorizer=vectorizer,
-        thresholds=thresholds,
-        weights=np.column_stack([h.coef_[0] for h in heads]),
-        bias=np.array([h.intercept_[0] for h in heads]),
+        vectorizer=fitted.vectorizer,
+        thresholds=fitted.thresholds,
+        weights=fitted.weights,
+        bias=fitted.bias,
+        scenario_weights=fitted.scenario_weights,
+        scenario_bias=fitted.scenario_bias,
+        scenario_classes=fitted.scenario_classes,
         meta={"examples": len(examples), "sklearn": sklearn.__version__, "version": MODEL_VERSION},
     )
-    with_scenario = [(i, e.scenario) for i, e in enumerate(examples) if e.scenario and flagged[i]]
-    if len({s for _, s in with_scenario}) > 2:
-        rows = [i for i, _ in with_scenario]
-        head = _scenario_head(options.c).fit(features[rows], [s for _, s in with_scenario])
-        model.scenario_weights = head.coef_.T.copy()
-        model.scenario_bias = head.intercept_.copy()
-        model.scenario_classes = tuple(str(c) for c in head.classes_)
-    return model
 
 
 def save(model: EmbeddedModel, path: Path) -> None:

@@ -15,16 +15,25 @@ import numpy as np
 
 from handlers.models import Analysis
 from handlers.ports import Classifier
-from nlu.assemble import COLUMNS, GATE, Segment, build_analysis, segments
+from nlu.assemble import COLUMNS, SEVERITY_LABELS, Segment, build_analysis, segments
+from nlu.chatlog import split_chat
 from nlu.cues import cue_evidence
+from nlu.data import TACTICS
+from nlu.heads import GATE, SCENARIO, rescale
 from nlu.normalize import normalize
 from nlu.rasa_data import rasa_text
 
 log = logging.getLogger(__name__)
 
-# DIET's softmax confidences, summed over the multi-intents that hold a label. Rasa has no
-# out-of-fold calibration here; these were checked on the dev set (see the closing note of the NLU issue).
-RASA_THRESHOLDS = {"fear": 0.5, "manipulation": 0.5, "control": 0.5, "serious": 0.5, "crisis": 0.3, GATE: 0.5}
+# notalone's component (nlu/rasa/config.yml) answers one intent_ranking entry per label, one for the
+# "any tactic" gate and the likeliest scenarios (`scenario/<slug>`), each rescaled at training time so
+# that its own out-of-fold threshold is 0.5.
+RASA_THRESHOLDS = {**dict.fromkeys(COLUMNS, 0.5), SCENARIO: 0.5}
+SCENARIO_PREFIX = "scenario/"
+# A pipeline that answers combination intents instead (DIET: `fear+control+crisis`) is read by summing
+# the combinations that hold each label; its crisis threshold was 0.3 (checked on the dev set), mapped
+# to 0.5 here so that one set of thresholds serves both.
+COMBINATION_THRESHOLDS = {"crisis": 0.3}
 
 # A server that failed gets no requests for this long, so students do not wait on a dead server;
 # then one request probes it.
@@ -39,18 +48,42 @@ class _ServerFailed(Exception):
     """One server failed (connection, timeout, HTTP error status, unusable JSON): it sits out a cool-down."""
 
 
-def label_probabilities(parse: dict[str, Any]) -> tuple[np.ndarray, str | None]:
-    """Per-label probability (columns COLUMNS) from /model/parse's intent ranking, and the top intent."""
+def label_probabilities(parse: dict[str, Any]) -> tuple[np.ndarray, tuple[str | None, float]]:
+    """Per-label probability (columns COLUMNS, thresholds at 0.5) from /model/parse's intent ranking,
+    and the likeliest scenario with its probability (None without one)."""
     ranking = parse.get("intent_ranking") or ([parse["intent"]] if parse.get("intent") else [])
+    entries = [_entry(e) for e in (ranking if isinstance(ranking, list) else [])]
     p = np.zeros(len(COLUMNS))
-    for entry in ranking:
-        name, confidence = str(entry.get("name", "")), float(entry.get("confidence") or 0.0)
+    scenario: tuple[str | None, float] = (None, 0.0)
+    if any(name == GATE for name, _ in entries):
+        # One entry per label, the gate and scenarios (notalone's component).
+        for name, confidence in entries:
+            if name in COLUMNS:
+                j = COLUMNS.index(name)
+                p[j] = max(p[j], confidence)
+            elif name.startswith(SCENARIO_PREFIX) and confidence > scenario[1]:
+                scenario = (name.removeprefix(SCENARIO_PREFIX), confidence)
+        return np.clip(p, 0.0, 1.0), scenario
+    for name, confidence in entries:
         parts = set(name.split("+"))
         for j, label in enumerate(COLUMNS):
-            if label in parts or (label == GATE and parts & {"fear", "manipulation", "control"}):
+            if label in parts or (label == GATE and parts & set(TACTICS)):
                 p[j] += confidence
-    top = (parse.get("intent") or {}).get("name")
-    return np.clip(p, 0.0, 1.0), top
+    p = np.clip(p, 0.0, 1.0)
+    for label, threshold in COMBINATION_THRESHOLDS.items():
+        p[COLUMNS.index(label)] = float(rescale(p[COLUMNS.index(label)], threshold))
+    return p, scenario
+
+
+def _entry(entry: Any) -> tuple[str, float]:
+    """(name, confidence) of one ranking entry; ("", 0.0) for anything else."""
+    if not isinstance(entry, dict):
+        return "", 0.0
+    try:
+        confidence = float(entry.get("confidence") or 0.0)
+    except (TypeError, ValueError):
+        confidence = 0.0
+    return str(entry.get("name", "")), confidence if np.isfinite(confidence) else 0.0
 
 
 @dataclass
@@ -232,13 +265,26 @@ class RasaHttpClassifier:
         )
 
     async def _from_rasa(self, text: str, deadline: float) -> Analysis:
+        scenario: tuple[str | None, float] = (None, 0.0)
+        chat = None
         if not normalize(text):
             p = np.zeros(len(COLUMNS))
             pieces: list[tuple[Segment, np.ndarray]] = []
             readable = False
         else:
             whole = await self._parse(text, deadline)
-            p, _ = label_probabilities(whole)
+            p, scenario = label_probabilities(whole)
+            chat = split_chat(text)
+            if chat is not None:
+                # A pasted chat: tactics from the other party's lines, danger from every line (as the
+                # embedded backend reads it).
+                theirs, their_scenario = label_probabilities(
+                    await self._parse(chat.other_text(text), deadline)
+                )
+                for label in SEVERITY_LABELS:
+                    j = COLUMNS.index(label)
+                    theirs[j] = max(theirs[j], p[j])
+                p, scenario = theirs, their_scenario
             segs = segments(text)
             pieces = []
             if len(segs) > 1:
@@ -251,9 +297,10 @@ class RasaHttpClassifier:
             thresholds=self.thresholds,
             cues=cue_evidence(text),
             pieces=pieces,
-            scenario=(None, 0.0),
+            scenario=scenario,
             backend=self.name,
             readable=readable,
+            not_theirs=chat.not_theirs() if chat else (),
         )
 
     async def aclose(self) -> None:

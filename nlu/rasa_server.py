@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from nlu.data import TRAINING_DIR, data_files, fingerprint, load_examples
+from nlu.lexicon import LEXICON_FILE
 from nlu.normalize import TEENCODE_FILE
 from nlu.rasa_data import write_rasa_nlu
 
@@ -29,6 +30,14 @@ LOCK_PY311 = RASA_DIR / "requirements-py311.lock"
 # matplotlib 3.5 (pinned by Rasa) is built from source on 3.11, against Debian's freetype and qhull.
 MPLSETUP = RASA_DIR / "mplsetup.cfg"
 CONFIG = RASA_DIR / "config.yml"
+# What the Rasa process imports besides Rasa: notalone's own classifier as a component (by the module
+# name config.yml uses) and the heads it shares with the embedded backend, in a package `nlu` of its
+# own (see plugin_dir). None: an empty file.
+PLUGINS: dict[str, Path | None] = {
+    "notalone_component.py": RASA_DIR / "notalone_component.py",
+    "nlu/__init__.py": None,
+    "nlu/heads.py": RASA_DIR.parent / "heads.py",
+}
 PIP_CAP = "pip<24.1"  # newer pip refuses Rasa 3.6's dependency metadata
 
 
@@ -36,10 +45,35 @@ class RasaSetupError(Exception):
     """Rasa could not be set up, trained or started; the message says what to do."""
 
 
-def rasa_env() -> dict[str, str]:
+def rasa_env(plugins: Path | None = None) -> dict[str, str]:
+    """The environment of a Rasa command; with `plugins`, that folder is on its PYTHONPATH."""
     env = dict(os.environ)
     env.update({"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"})
+    # Models are kept by fingerprint (train), so Rasa's own training cache would only fill the disk.
+    env["RASA_MAX_CACHE_SIZE"] = "0"
+    if plugins is not None:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(plugins), env.get("PYTHONPATH", "")) if p)
     return env
+
+
+def plugin_dir(home: Path) -> Path:
+    """A folder holding copies of PLUGINS, named by their contents, for the Rasa process's PYTHONPATH
+    (putting nlu/ itself there would expose every notalone module as a top-level module)."""
+    contents = {name: source.read_bytes() if source else b"" for name, source in PLUGINS.items()}
+    digest = hashlib.sha256()
+    for name, content in sorted(contents.items()):
+        digest.update(name.encode())
+        digest.update(content)
+    folder = home / "plugins" / digest.hexdigest()[:16]
+    if not all((folder / name).exists() for name in PLUGINS):
+        for name, content in contents.items():
+            path = folder / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Several servers may start at once: each writes its own copy, then renames it into place.
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(content)
+            tmp.replace(path)
+    return folder
 
 
 def find_python310(explicit: Path | None) -> Path:
@@ -123,26 +157,37 @@ def _hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def model_fingerprint(data_dir: Path) -> str:
-    """Names a Rasa model by the training data, the pipeline and the lock file it was built from."""
-    digest = hashlib.sha256(fingerprint([*data_files(data_dir), TEENCODE_FILE]).encode())
-    digest.update(CONFIG.read_bytes())
+def model_fingerprint(data_dir: Path, config: Path = CONFIG) -> str:
+    """Names a Rasa model by the training data, the pipeline, notalone's component and the lock file
+    it was built from (the lexicon too: the data's metadata says what it catches)."""
+    digest = hashlib.sha256(
+        fingerprint(
+            [*data_files(data_dir), TEENCODE_FILE, LEXICON_FILE, *filter(None, PLUGINS.values())]
+        ).encode()
+    )
+    digest.update(config.read_bytes())
     digest.update(LOCK.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def build_dir(home: Path, data_dir: Path | None) -> tuple[Path, str]:
-    """Where the Rasa project for this data is written, and its fingerprint."""
-    fp = model_fingerprint(data_dir or TRAINING_DIR)
+def build_dir(home: Path, data_dir: Path | None, config: Path = CONFIG) -> tuple[Path, str]:
+    """Where the Rasa project for this data and pipeline is written, and its fingerprint."""
+    fp = model_fingerprint(data_dir or TRAINING_DIR, config)
     return home / "build" / fp, fp
 
 
-def write_project(home: Path, data_dir: Path | None) -> Path:
+def model_file(home: Path, data_dir: Path | None, config: Path = CONFIG) -> Path:
+    """Where the Rasa model for this data and pipeline is (once trained)."""
+    _, fp = build_dir(home, data_dir, config)
+    return home / "models" / f"notalone-{fp}.tar.gz"
+
+
+def write_project(home: Path, data_dir: Path | None, config: Path = CONFIG) -> Path:
     """A Rasa project (config, domain, normalised NLU data) for the current training data."""
-    project, _ = build_dir(home, data_dir)
+    project, _ = build_dir(home, data_dir, config)
     examples = load_examples(data_dir or TRAINING_DIR)
     write_rasa_nlu(examples, project / "data" / "nlu.yml")
-    shutil.copyfile(CONFIG, project / "config.yml")
+    shutil.copyfile(config, project / "config.yml")
     intents = sorted({e.intent for e in examples})
     (project / "domain.yml").write_text(
         yaml.safe_dump({"version": "3.1", "intents": intents}, sort_keys=False), encoding="utf-8"
@@ -170,17 +215,25 @@ def validate(home: Path, data_dir: Path | None, python: Path | None = None) -> N
         ],
         "rasa data validate",
         cwd=project,
+        env=rasa_env(plugin_dir(home)),
     )
 
 
-def train(home: Path, data_dir: Path | None, python: Path | None = None, *, force: bool = False) -> Path:
-    """The trained Rasa model for the current data, trained first when missing."""
+def train(
+    home: Path,
+    data_dir: Path | None,
+    python: Path | None = None,
+    *,
+    force: bool = False,
+    config: Path = CONFIG,
+) -> Path:
+    """The trained Rasa model for the current data and pipeline, trained first when missing."""
     venv = ensure_venv(home, python)
-    project, fp = build_dir(home, data_dir)
-    model = home / "models" / f"notalone-{fp}.tar.gz"
+    project, _ = build_dir(home, data_dir, config)
+    model = model_file(home, data_dir, config)
     if model.exists() and not force:
         return model
-    write_project(home, data_dir)
+    write_project(home, data_dir, config)
     log.warning("training the Rasa model (about a minute)", extra={"backend": "rasa"})
     _run(
         [
@@ -198,6 +251,7 @@ def train(home: Path, data_dir: Path | None, python: Path | None = None, *, forc
         ],
         "rasa train nlu",
         cwd=project,
+        env=rasa_env(plugin_dir(home)),
     )
     return model
 
@@ -214,7 +268,7 @@ def start(home: Path, model: Path, port: int, log_file: Path) -> subprocess.Pope
     with log_file.open("ab") as out:
         return subprocess.Popen(
             serve_command(home, model, port),
-            env=rasa_env(),
+            env=rasa_env(plugin_dir(home)),
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=home,
@@ -225,4 +279,4 @@ def start(home: Path, model: Path, port: int, log_file: Path) -> subprocess.Pope
 def serve_forever(home: Path, model: Path, port: int) -> int:
     """Serve in the foreground until interrupted (for `notalone nlu rasa serve`)."""
     print(f"Rasa NLU serving {model.name} on http://127.0.0.1:{port} (Ctrl-C stops it)", file=sys.stderr)
-    return subprocess.call(serve_command(home, model, port), env=rasa_env(), cwd=home)
+    return subprocess.call(serve_command(home, model, port), env=rasa_env(plugin_dir(home)), cwd=home)

@@ -20,12 +20,48 @@ from pydantic import ValidationError
 
 from bot.settings import ConfigError, load_settings
 from nlu import build_classifier
+from nlu.assemble import COLUMNS
+from nlu.data import TACTICS
 from nlu.embedded import EmbeddedClassifier
-from nlu.rasa_http import COOLDOWN_S, RasaHttpClassifier, label_probabilities
+from nlu.rasa_http import COOLDOWN_S, RASA_THRESHOLDS, RasaHttpClassifier, label_probabilities
 from nlu.settings import RasaNlu
 
-# Recorded from `rasa run` serving notalone's model (intent_ranking shortened).
+# Recorded from `rasa run` serving notalone's model (nlu/rasa/config.yml: notalone's component): one
+# entry per label, the gate and the likeliest scenarios, each rescaled so that its threshold is 0.5.
 RECORDED = {
+    "text": "chuyen khoan __money__ ngay khong tao tung anh may len group truong",
+    "intent": {"name": "fear+control+crisis", "confidence": 0.500332},
+    "entities": [],
+    "intent_ranking": [
+        {"name": "any", "confidence": 0.987173},
+        {"name": "fear", "confidence": 0.973889},
+        {"name": "control", "confidence": 0.962946},
+        {"name": "scenario/cyberbullying_threat", "confidence": 0.615068},
+        {"name": "serious", "confidence": 0.608717},
+        {"name": "crisis", "confidence": 0.500332},
+        {"name": "manipulation", "confidence": 0.327942},
+        {"name": "scenario/sextortion", "confidence": 0.294336},
+        {"name": "scenario/loan_app", "confidence": 0.04608},
+    ],
+}
+RECORDED_BENIGN = {
+    "text": "mai kiem tra toan __num__ phut nha ca lop",
+    "intent": {"name": "benign", "confidence": 0.643626},
+    "entities": [],
+    "intent_ranking": [
+        {"name": "crisis", "confidence": 0.356374},
+        {"name": "scenario/sextortion", "confidence": 0.1858},
+        {"name": "scenario/investment", "confidence": 0.177043},
+        {"name": "scenario/loan_app", "confidence": 0.133152},
+        {"name": "fear", "confidence": 0.060662},
+        {"name": "any", "confidence": 0.027784},
+        {"name": "control", "confidence": 0.021493},
+        {"name": "serious", "confidence": 0.018729},
+        {"name": "manipulation", "confidence": 0.006282},
+    ],
+}
+# Recorded from a DIET pipeline (combination intents, intent_ranking shortened): still readable.
+RECORDED_DIET = {
     "text": "chuyen khoan __money__ ngay khong tao tung anh may len group truong",
     "intent": {"name": "fear+control+crisis", "confidence": 0.55},
     "entities": [],
@@ -43,16 +79,45 @@ def mock(handler) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
 
 
 class TestRecordedAnswers:
-    def test_label_probabilities_sum_the_intents_holding_each_label(self) -> None:
-        p, top = label_probabilities(RECORDED)
-        fear, manipulation, control, serious, crisis, any_tactic = p
-        assert serious == pytest.approx(0.0)
-        assert top == "fear+control+crisis"
-        assert fear == pytest.approx(0.90) and control == pytest.approx(0.94)
-        assert manipulation == pytest.approx(0.04) and crisis == pytest.approx(0.55)
-        assert any_tactic == pytest.approx(0.94)
+    def test_label_probabilities_are_the_per_label_entries(self) -> None:
+        p, scenario = label_probabilities(RECORDED)
+        assert dict(zip(COLUMNS, p, strict=True)) == pytest.approx(
+            {
+                "fear": 0.973889,
+                "manipulation": 0.327942,
+                "control": 0.962946,
+                "serious": 0.608717,
+                "crisis": 0.500332,
+                "any": 0.987173,
+            }
+        )
+        assert scenario == ("cyberbullying_threat", pytest.approx(0.615068))
+        assert set(RASA_THRESHOLDS.values()) == {0.5}  # the component put every threshold at 0.5
 
-    async def test_analysis_from_rasa_with_evidence(self, embedded: EmbeddedClassifier) -> None:
+    def test_combination_intents_are_summed_per_label(self) -> None:
+        p, scenario = label_probabilities(RECORDED_DIET)
+        fear, manipulation, control, serious, crisis, any_tactic = p
+        assert fear == pytest.approx(0.90) and control == pytest.approx(0.94)
+        assert manipulation == pytest.approx(0.04) and serious == 0.0
+        assert any_tactic == pytest.approx(0.94)
+        # DIET's crisis threshold (0.3) is mapped to 0.5: 0.55 -> 0.5 + 0.5 * 0.25 / 0.7.
+        assert crisis == pytest.approx(0.5 + 0.5 * 0.25 / 0.7)
+        assert scenario == (None, 0.0)
+
+    @pytest.mark.parametrize(
+        "ranking",
+        [
+            ["fear", 3, None],
+            [{"name": "fear", "confidence": "high"}, {"name": "any", "confidence": float("nan")}],
+            [{"confidence": 0.9}, {"name": "any"}],
+            "fear",
+        ],
+    )
+    def test_malformed_ranking_entries_count_for_nothing(self, ranking: Any) -> None:
+        p, scenario = label_probabilities({"intent": {"name": "x"}, "intent_ranking": ranking})
+        assert not p[: len(TACTICS)].any() and scenario == (None, 0.0)
+
+    async def test_analysis_from_rasa_with_evidence_and_scenario(self, embedded: EmbeddedClassifier) -> None:
         sent: list[str] = []
 
         def handler(request: httpx.Request) -> httpx.Response:
@@ -64,9 +129,21 @@ class TestRecordedAnswers:
         analysis = await rasa.analyze(text)
         assert analysis.backend == "rasa"
         assert {t.value for t in analysis.tactics} == {"fear", "control"} and analysis.crisis
+        assert analysis.scenario == "cyberbullying_threat"
         assert sent == [RECORDED["text"]]  # Rasa gets the normalised text
         for ev in analysis.evidence:
             assert text[ev.start : ev.end] == ev.text
+
+    async def test_benign_answer_has_no_tactic_and_no_scenario(self, embedded: EmbeddedClassifier) -> None:
+        rasa = RasaHttpClassifier(
+            "http://rasa.test",
+            timeout_s=1,
+            fallback=embedded,
+            client=mock(lambda r: httpx.Response(200, json=RECORDED_BENIGN)),
+        )
+        analysis = await rasa.analyze("mai kiểm tra toán 15 phút nha cả lớp")
+        assert analysis.backend == "rasa"
+        assert not analysis.tactics and not analysis.crisis and analysis.scenario is None
 
 
 class TestFallback:
