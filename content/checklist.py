@@ -86,6 +86,10 @@ ADVICE_FIELDS = {
     "details",
     "for_other",
     "with_scam",
+    "proof",
+    "pushback",
+    "texts",
+    "howto",
     # not "lead" ("Bạn đã lỡ chuyển tiền, làm ngay:" tells what happened, it advises nothing)
 }
 # Fields that quote a scam message: only checked for placeholders.

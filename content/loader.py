@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from content.checklist import ADVICE_FIELDS, QUOTED_FIELDS, check_text, mentions_trusted_adult
 from content.models import (
     CrisisGuide,
+    FollowUpDoc,
+    HowToGuide,
     PracticeItem,
     PracticeSet,
     ScenarioGuide,
@@ -23,8 +25,11 @@ from content.models import (
 )
 from handlers.models import (
     Act,
+    App,
     CrisisCard,
     CrisisKind,
+    HowTo,
+    HowToCard,
     PracticeQuestion,
     ScenarioCard,
     Tactic,
@@ -33,6 +38,8 @@ from handlers.models import (
 from handlers.ports import WordLimits, count_words
 
 LIBRARY = Path(__file__).resolve().parent / "library"
+FOLLOWUPS_FILE = "followups.yml"
+FOLLOWUP_PREFIX = "followup_"
 
 
 class ContentError(Exception):
@@ -66,6 +73,7 @@ class Library:
     crisis: dict[str, CrisisGuide] = field(default_factory=dict)
     practice: list[PracticeItem] = field(default_factory=list)
     undo: dict[Act, UndoGuide] = field(default_factory=dict)
+    howtos: dict[HowTo, HowToGuide] = field(default_factory=dict)
 
     def text(self, key: str, **values: str) -> str:
         """The text stored under `key`, with `{name}` placeholders filled."""
@@ -116,6 +124,8 @@ class Library:
             tell=guide.tell,
             steps=tuple(guide.steps),
             undo={act: tuple(steps) for act, steps in guide.already_did.items()},
+            proof=guide.proof,
+            pushback=guide.pushback,
         )
 
     def crisis_card(self, kind: str) -> CrisisCard | None:
@@ -137,6 +147,12 @@ class Library:
         """What to do after the student already did `act`."""
         guide = self.undo[act]
         return UndoCard(act=act, lead=guide.lead, if_done=guide.if_done, steps=tuple(guide.steps))
+
+    def howto(self, topic: HowTo, app: App | None) -> HowToCard:
+        """Steps for a how-to on an app (the app's own, else the generic ones, else the topic's)."""
+        guide = self.howtos[topic]
+        steps = guide.apps.get(app or App.GENERIC) or guide.apps.get(App.GENERIC) or guide.steps
+        return HowToCard(topic=topic, title=guide.title, steps=tuple(steps))
 
     def tactic_step(self, tactic: Tactic) -> str:
         """The one step that matters most against a tactic (when the scenario is unsure)."""
@@ -178,6 +194,10 @@ def load_library(
         problems.append(f"{folder / 'crisis' / (kind + '.yml')}: missing (every crisis needs guidance)")
     practice = _load_practice(folder / "practice.yml", problems)
     undo = _load_undo(folder / "already_did.yml", problems)
+    followups = _load_followups(folder / FOLLOWUPS_FILE, problems)
+    if catalogue is not None and followups is not None:
+        # Follow-up texts are texts like the others, under "followup_<key>", checked the same way.
+        catalogue.texts.update({f"{FOLLOWUP_PREFIX}{k}": v for k, v in followups.texts.items()})
     if catalogue is not None:
         _check_catalogue(folder / "messages.yml", catalogue, text_keys, actions, problems)
     if catalogue is not None and limits is not None and not problems:
@@ -192,6 +212,7 @@ def load_library(
         crisis=crisis,
         practice=practice,
         undo=undo,
+        howtos=followups.howto if followups else {},
     )
 
 
@@ -299,6 +320,26 @@ def _load_undo(path: Path, problems: list[str]) -> dict[Act, UndoGuide]:
         if act not in undo:
             problems.append(f"{path}: act {act.value}: missing (every act needs undo steps)")
     return undo
+
+
+def _load_followups(path: Path, problems: list[str]) -> FollowUpDoc | None:
+    """followups.yml: follow-up texts and how-tos; every how-to has steps for every app or for all."""
+    data = _read(path, problems)
+    if data is None:
+        return None
+    try:
+        doc = FollowUpDoc.model_validate(data)
+    except ValidationError as exc:
+        problems += [f"{path}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        return None
+    for topic in HowTo:
+        guide = doc.howto.get(topic)
+        if guide is None:
+            problems.append(f"{path}: howto.{topic.value}: missing (every how-to needs steps)")
+        elif not guide.steps and App.GENERIC not in guide.apps:
+            problems.append(f"{path}: howto.{topic.value}: needs steps, or apps with a generic list")
+    _check_fields(path, doc, problems)
+    return doc
 
 
 def _load_practice(path: Path, problems: list[str]) -> list[PracticeItem]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from handlers.models import Act, CrisisDetail, CrisisKind, Tactic
+from handlers.models import Act, App, CrisisDetail, CrisisKind, HowTo, Tactic
 
 Line = Field(min_length=3, max_length=400)
 
@@ -50,6 +50,10 @@ class ScenarioGuide(_Doc):
     get_out: list[str] = Field(min_length=2, max_length=5)
     who_to_tell: str = Field(min_length=10, max_length=300)
     when_to_call: str = Field(min_length=10, max_length=300)
+    # Follow-ups (issue 17). "Is it really a scam?": the facts of this trick that prove it.
+    proof: str = Field(default="", max_length=200)
+    # "But he is nice / it has a blue tick": a kind, short answer to the student's doubt.
+    pushback: str = Field(default="", max_length=220)
 
 
 class CrisisGuide(_Doc):
@@ -84,6 +88,21 @@ class UndoGuide(_Doc):
     # How a hint for a student who may have done it starts ("Nếu đã lỡ chuyển tiền:").
     if_done: str = Field(min_length=5, max_length=60)
     steps: list[str] = Field(min_length=2, max_length=3)
+
+
+class HowToGuide(_Doc):
+    """Steps for one how-to: per app, or the same for every app."""
+
+    title: str = Field(min_length=3, max_length=80)
+    apps: dict[App, list[str]] = Field(default_factory=dict)
+    steps: list[str] = Field(default_factory=list, max_length=4)
+
+
+class FollowUpDoc(_Doc):
+    """followups.yml: the texts of follow-up answers (issue 17), and the how-tos."""
+
+    texts: dict[str, str]
+    howto: dict[HowTo, HowToGuide]
 
 
 class PracticeItem(_Doc):

@@ -41,6 +41,8 @@ def simple_action(
         return [Reply(text=lib.text("help"), buttons=buttons(lib, *MENU_ACTIONS))]
     if action == "call_111":
         return [Reply(text=lib.text("hotline"), buttons=buttons(lib, "talk_to_counselor"))]
+    if action == "call_113":
+        return [Reply(text=lib.text("hotline_113"), buttons=buttons(lib, "call_111"))]
     if action == "learn_more":
         return learn_more(lib, last, defang)
     if action == "explain_tactics":

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from handlers.models import (
+    Act,
     Analysis,
     Button,
     CrisisDetail,
@@ -36,18 +37,32 @@ ANSWER_WORDS = WORD_LIMITS.answer
 # "Send to an adult" waits in the full guide: five buttons are already many on a phone.
 ANSWER_ACTIONS = ("call_111", "talk_to_counselor", "learn_more", "helpful", "not_helpful")
 CRISIS_ACTIONS = ("call_111", "learn_more")
+# Someone at the door, following, a car, a hotel, a height: the police number is the first button.
+POLICE_ACTIONS = ("call_113", "call_111", "learn_more")
 CALM_ACTIONS = ("learn_more", "talk_to_counselor", "call_111")
 SERIOUS_ACTIONS = ("talk_to_counselor", "call_111", "learn_more")
 # Crisis details that say where the student is and what keeps them safe this minute: said first.
 SAFETY_FIRST = frozenset(
     {
         CrisisDetail.HURT,
+        CrisisDetail.HOLDING,
         CrisisDetail.HIGH_PLACE,
+        CrisisDetail.IN_CAR,
         CrisisDetail.AT_DOOR,
         CrisisDetail.FOLLOWED,
         CrisisDetail.HOTEL,
         CrisisDetail.ON_THE_WAY,
         CrisisDetail.CAMERA,
+    }
+)
+# Where the student is, in a meeting gone wrong: the card's "don't go to meet them" would contradict it.
+WHERE_NOW = frozenset(
+    {
+        CrisisDetail.AT_DOOR,
+        CrisisDetail.FOLLOWED,
+        CrisisDetail.IN_CAR,
+        CrisisDetail.HOTEL,
+        CrisisDetail.ON_THE_WAY,
     }
 )
 # A tactic this sure, or two tactics, make the verdict a plain "Giả." / "Đây là chiêu…".
@@ -63,6 +78,14 @@ FLAG_ORDER = (
     RedFlagKind.APP_SWITCH,
     RedFlagKind.PHONE,
 )
+# What the student would have done by obeying a red flag: its undo steps are the ones to hint at.
+FLAG_ACT = {
+    RedFlagKind.OTP_REQUEST: Act.GAVE_CODE,
+    RedFlagKind.LINK: Act.CLICKED,
+    RedFlagKind.INSTALL: Act.INSTALLED,
+    RedFlagKind.MONEY: Act.PAID,
+    RedFlagKind.BANK_ACCOUNT: Act.PAID,
+}
 # Texts a crisis card's first action is answered with when the message tells a detail.
 DETAIL_ORDER = tuple(CrisisDetail)
 QUESTION_KEYS = {
@@ -137,7 +160,7 @@ def first_line(analysis: Analysis, card: ScenarioCard | None, lib: GuidanceLibra
     tell = card.tell if card else lib.text("tell_generic")
     what = f"card:{card.scenario}" if card else ("verdict:strong" if sure else "verdict:weak")
     question = analysis.question
-    if question is Question.CONSEQUENCE:
+    if question is Question.CONSEQUENCE and not analysis.already_did:
         return [Part(lib.text("first_consequence", tell=tell), "first:consequence"), Part(verdict, what)]
     keys = QUESTION_KEYS.get(question) if question else None
     if keys is None:
@@ -217,7 +240,9 @@ def undo_hint(analysis: Analysis, card: ScenarioCard | None, lib: GuidanceLibrar
     scenario asks for most (only when the answer has room, and never when undo steps lead already)."""
     if card is None or not card.undo or analysis.already_did or analysis.about_other:
         return Part("", "undo_hint")
-    act = next(iter(card.undo))
+    # The act this message asks for (a code, a link, an app, money) when the card has steps for it.
+    asked = [FLAG_ACT[f.kind] for f in analysis.red_flags if f.kind in FLAG_ACT]
+    act = next((a for a in asked if a in card.undo), next(iter(card.undo)))
     generic = lib.undo_card(act)
     step = card.undo[act][0]
     return Part(lib.text("undo_hint", lead=generic.if_done, step=step), f"undo_hint:{act.value}", priority=4)
@@ -231,8 +256,10 @@ def analysis_reply(
     others: int = 0,
     extras: tuple[str, ...] = (),
     intro: str | None = None,
+    seen: tuple[str, ...] = (),
 ) -> Reply:
-    """The one message that answers a message with tactics."""
+    """The one message that answers a message with tactics; a scenario whose card is in `seen` (shown
+    earlier in the conversation) is referred to, not repeated."""
     card = card_for(analysis, lib)
     serious = analysis.severity is Severity.SERIOUS
     closing = (
@@ -249,10 +276,14 @@ def analysis_reply(
         # Serious: 111 and a counselor on the first line, right after the answer to the question.
         line = lib.text("serious_111_other" if analysis.about_other else "serious_111")
         first[0] = Part(f"{first[0].text} {line}", f"{first[0].key}|serious")
+    steps = step_lines(analysis, card, lib)
+    shown_before = (card.scenario if card else analysis.scenario) in seen
+    if shown_before and not analysis.already_did and not analysis.about_other:
+        steps = [Part(lib.text("followup_refer_back"), "refer_back")]
     parts = [
         *first,
         *tactic_lines(analysis, lib, defang),
-        *step_lines(analysis, card, lib),
+        *steps,
         undo_hint(analysis, card, lib),
         flag_line(analysis.red_flags, lib),
         Part(lib.text("not_alone", count=str(others)) if others else "", "not_alone", priority=3),
@@ -266,11 +297,23 @@ def analysis_reply(
 
 
 def crisis_reply(
-    analysis: Analysis, lib: GuidanceLibrary, notice: Reply | None = None, extras: tuple[str, ...] = ()
+    analysis: Analysis,
+    lib: GuidanceLibrary,
+    notice: Reply | None = None,
+    extras: tuple[str, ...] = (),
+    lead: str | None = None,
+    again: bool = False,
+    did_well: bool = False,
 ) -> Reply:
-    """The one calm crisis message: heard, the one action, the numbers, the counselor notice."""
+    """The one calm crisis message: heard, the one action, the numbers, the counselor notice. With
+    `lead` (what just got worse in a conversation), that line is the action."""
     card = lib.crisis_card(analysis.crisis_kind.value) if analysis.crisis_kind else None
-    if card is None:
+    if lead is not None:
+        what = analysis.escalation.value if analysis.escalation else "general"
+        parts = [Part(lead, f"escalation:{what}")]
+        if card is None:
+            parts.append(Part(lib.text("hotline"), "call"))
+    elif card is None:
         other = analysis.about_other
         key = "crisis_other" if other else "crisis"
         parts = [Part(lib.text(key), "crisis:general|for_other" if other else "crisis:general")]
@@ -281,17 +324,32 @@ def crisis_reply(
         ]
     else:
         found = [d for d in analysis.details if d in card.details]
+        if CrisisDetail.PARENT_UNREACHABLE in found and CrisisDetail.CALL_PARENT in found:
+            found.remove(CrisisDetail.CALL_PARENT)
         # Where the student is (a rooftop, a man at the door, followed, on the way) comes before
         # anything else; a second detail, and the card's own first step, only when there is room.
-        found.sort(key=lambda d: d not in SAFETY_FIRST)
+        if not again:
+            # A crisis going on keeps the order continued() gave: what the reply just said comes first.
+            found.sort(key=lambda d: d not in SAFETY_FIRST)
         details = [
             Part(card.details[d], f"detail:{d.value}", priority=3 if n else 0)
             for n, d in enumerate(found[:2])
         ]
         ack = Part(card.ack, f"crisis:{card.kind.value}")
-        lead = bool(found) and found[0] in SAFETY_FIRST
-        parts = [*details[:1], ack, *details[1:]] if lead else [ack, *details]
-        parts.append(Part(card.first_step, "first_step", priority=3 if found else 0))
+        if again:
+            # A crisis already answered: the student was heard; one line, what is new, the step.
+            key = "followup_did_well" if did_well else "followup_still_here"
+            ack = Part(lib.text(key), f"crisis:{card.kind.value}|{key.removeprefix('followup_')}")
+        safety_first = bool(found) and found[0] in SAFETY_FIRST
+        # A crisis going on leads with what is new; a first turn with where the student is.
+        lead_first = safety_first or (again and bool(details))
+        parts = [*details[:1], ack, *details[1:]] if lead_first else [ack, *details]
+        if not WHERE_NOW & set(found[:2]):
+            # Where the student is already decides the step: "don't go to meet them" would contradict it.
+            parts.append(Part(card.first_step, "first_step", priority=3 if found else 0))
+    if analysis.question is Question.SHOULD_I:
+        # "Hay gửi trước cho nó để nó xóa?": no, first, whatever the danger.
+        parts.insert(0, Part(lib.text("followup_comply_no"), "comply_no"))
     if card is not None:
         parts.append(Part(card.call, "call"))
         # A self-harm statement inside another situation is answered first; the situation gets a line.
@@ -300,8 +358,25 @@ def crisis_reply(
     if notice is not None:
         parts.append(Part(notice.text, "counselor"))
     parts += [Part(e, "extra", priority=2) for e in extras]
-    reply = fit_parts(parts, CRISIS_WORDS, CRISIS_ACTIONS, lib)
+    physical = analysis.crisis_kind in (CrisisKind.MEETING_NOW, CrisisKind.KIDNAPPING_NOW)
+    reply = fit_parts(parts, CRISIS_WORDS, POLICE_ACTIONS if physical else CRISIS_ACTIONS, lib)
     return merge([reply, Reply(text="", buttons=notice.buttons)]) if notice is not None else reply
+
+
+def undo_reply(
+    analysis: Analysis, lib: GuidanceLibrary, intro: str | None = None, extras: tuple[str, ...] = ()
+) -> Reply:
+    """The student says they did what someone asked (installed, paid, sent…) and no tactic shows in
+    their words: the undo steps for it come first, whatever the verdict."""
+    card = card_for(analysis, lib)
+    parts = [
+        Part(lib.text("verdict_weak"), "verdict:weak"),
+        *step_lines(analysis, card, lib),
+        Part(lib.text("closing_did"), "closing_did", priority=3),
+        *(Part(e, "extra", 2) for e in extras),
+        Part(intro or "", "intro", 1),
+    ]
+    return fit_parts(parts, ANSWER_WORDS, ANSWER_ACTIONS, lib)
 
 
 def serious_reply(

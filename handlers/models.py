@@ -39,12 +39,15 @@ class CrisisDetail(StrEnum):
     """A detail of a crisis message that changes the first thing to do."""
 
     HURT = "hurt"  # already hurt, took pills: 115
+    HOLDING = "holding"  # pills or a blade in hand: put it down, away, to an adult
     HIGH_PLACE = "high_place"  # on a rooftop, a bridge: step back, go inside
+    IN_CAR = "in_car"  # being driven away, not let out: 113 if possible, location to family
     AT_DOOR = "at_door"  # someone at the door / knows the address: lock the door, 113
     HOTEL = "hotel"  # at a hotel or guest house: go to the lobby, to people
     ON_THE_WAY = "on_the_way"  # on the way to a meeting: stop, turn back
     CAMERA = "camera"  # asked to turn the camera on / undress: don't
     LOW_BATTERY = "low_battery"  # the phone is dying: the one call first
+    PARENT_UNREACHABLE = "parent_unreachable"  # mum does not answer: 113 or the nearest adult
     CALL_PARENT = "call_parent"  # asks whether to call mum or dad: yes, now
     FOLLOWED = "followed"  # someone is following the student: go inside, to people, 113
     PAID = "paid"  # money already sent during the crisis: the bank, now
@@ -69,7 +72,54 @@ class Question(StrEnum):
     IS_SCAM = "is_scam"  # "có phải lừa đảo không?"
     CONSEQUENCE = "consequence"  # "em có bị bắt thật không?", "bị kiện thật không?"
     SHOULD_I = "should_i"  # "em có nên chuyển không?"
+    SHOULD_TELL = "should_tell"  # "em có nên kể với mẹ không?": yes, first
     WHAT_NOW = "what_now"  # "giờ em phải làm sao?"
+
+
+class FollowUp(StrEnum):
+    """What a student's reply does after an answer (issue 17); a new message to judge is none of these."""
+
+    ALREADY_DID = "already_did"  # "em lỡ chuyển rồi"
+    WHAT_NOW = "what_now"  # "giờ sao", "đổi mật khẩu kiểu gì"
+    IS_IT_REAL = "is_it_real"  # "vậy là lừa thật hả", "có nên gửi thêm không"
+    PUSHBACK = "pushback"  # "nhưng anh ấy tốt với em mà"
+    AFRAID_ADULTS = "afraid_adults"  # "em sợ mẹ mắng"
+    THANKS = "thanks"
+    BYE = "bye"
+    ESCALATION = "escalation"  # "nó vừa nói biết nhà em"
+    HELPING_FRIEND = "helping_friend"  # "làm sao khuyên bạn em"
+    GREET = "greet"
+    WHO_ARE_YOU = "who_are_you"
+
+
+class Escalation(StrEnum):
+    """What just got worse in a conversation: the line that leads the crisis turn."""
+
+    ADDRESS = "address"  # they know where the student lives or studies, they are outside
+    COUNTDOWN = "countdown"  # a deadline threat
+    MEETING = "meeting"  # a meeting tonight or tomorrow
+
+
+class HowTo(StrEnum):
+    """A how-to a student asks for after the answer."""
+
+    PASSWORD = "password"  # noqa: S105 (a topic name) change it, log out other devices, two-factor
+    RECOVER = "recover"  # the account was taken over (password or email changed): the app's recovery
+    REPORT = "report"  # report and block the account
+    MONEY_BACK = "money_back"  # can the money come back
+    BANK_LOCK = "bank_lock"  # lock the card through a parent
+    DELETE_PHOTOS = "delete_photos"  # get a photo or post taken down
+
+
+class App(StrEnum):
+    """The app a how-to is for."""
+
+    FACEBOOK = "facebook"
+    ZALO = "zalo"
+    TIKTOK = "tiktok"
+    INSTAGRAM = "instagram"
+    GAME = "game"
+    GENERIC = "generic"
 
 
 class Channel(StrEnum):
@@ -175,6 +225,15 @@ class Analysis(Frozen):
     question: Question | None = None
     # The message tells of something over ("năm ngoái", "hồi lớp 7", "đã chặn").
     past: bool = False
+    # As a reply after an answer: what it does (with the classifier's probability), the how-to it asks
+    # for and the app it names, and what got worse.
+    followup: FollowUp | None = None
+    followup_score: float = 0.0
+    # The follow-up intent is likelier than "a new message to judge".
+    followup_top: bool = False
+    howto: HowTo | None = None
+    app: App | None = None
+    escalation: Escalation | None = None
 
     def evidence_for(self, tactic: str) -> list[Evidence]:
         """The evidence spans recorded for one tactic (or 'crisis')."""
@@ -290,6 +349,9 @@ class ScenarioCard(Frozen):
     steps: tuple[str, ...]
     # Undo steps of this scenario for what the student already did (the generic ones otherwise).
     undo: dict[Act, tuple[str, ...]] = Field(default_factory=dict)
+    # Follow-ups: the facts that prove this trick, and a kind answer to the student's doubt.
+    proof: str = ""
+    pushback: str = ""
 
 
 class CrisisCard(Frozen):
@@ -310,6 +372,14 @@ class UndoCard(Frozen):
     act: Act
     lead: str
     if_done: str
+    steps: tuple[str, ...]
+
+
+class HowToCard(Frozen):
+    """Steps for one how-to on one app."""
+
+    topic: HowTo
+    title: str
     steps: tuple[str, ...]
 
 

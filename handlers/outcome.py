@@ -18,3 +18,5 @@ class Outcome:
     context: dict[str, Any] | object = KEEP
     # The replies already carry the introduction of a first contact.
     introduced: bool = False
+    # The introduction waits for a later turn (a reply inside a crisis keeps to the crisis).
+    hold_intro: bool = False

@@ -11,6 +11,7 @@ from typing import Any, Protocol, Self
 from handlers.models import (
     Act,
     Analysis,
+    App,
     Button,
     Case,
     CaseOutcome,
@@ -22,6 +23,8 @@ from handlers.models import (
     CrisisCard,
     Direction,
     Fingerprint,
+    HowTo,
+    HowToCard,
     InboxItem,
     MessageKind,
     OutboxItem,
@@ -39,6 +42,7 @@ from handlers.models import (
 # The texts the core asks the library for, with the placeholders each may use.
 TEXT_KEYS: dict[str, frozenset[str]] = {
     "intro": frozenset({"retention_days"}),
+    "intro_later": frozenset({"retention_days"}),
     "start_prompt": frozenset(),
     "help": frozenset(),
     "empty_message": frozenset(),
@@ -117,8 +121,42 @@ TEXT_KEYS: dict[str, frozenset[str]] = {
         if kind.value != "bank_name"
     },
     "undo_hint": frozenset({"lead", "step"}),
+    # Follow-ups (content/library/<locale>/followups.yml, texts).
+    **{
+        f"followup_{key}": frozenset()
+        for key in (
+            "refer_back",
+            "still_here",
+            "did_well",
+            "is_it_real_threat",
+            "helping_friend_again",
+            "tell_yes",
+            "tell_yes_other",
+            "check_in",
+            "afraid_adults_hurt",
+            "who_are_you_crisis",
+            "already_did_ask",
+            "what_now",
+            "is_it_real_yes",
+            "is_it_real_generic",
+            "comply_no",
+            "pushback_generic",
+            "afraid_adults",
+            "thanks",
+            "thanks_did",
+            "bye",
+            "greet_again",
+            "who_are_you",
+            "helping_friend",
+            "escalation_address",
+            "escalation_countdown",
+            "escalation_meeting",
+        )
+    },
+    "followup_undo_lead": frozenset(),
     "closing": frozenset(),
     "closing_did": frozenset(),
+    "closing_did_waiting": frozenset(),
     "closing_other": frozenset(),
     "closing_serious": frozenset(),
     "closing_serious_other": frozenset(),
@@ -219,11 +257,14 @@ TEXT_KEYS: dict[str, frozenset[str]] = {
     "relay_claimed": frozenset({"case_id"}),
     "relay_too_long": frozenset({"limit"}),
     "relay_student_gone": frozenset(),
+    "hotline_113": frozenset(),
+    "telegram_contact_name_113": frozenset(),
 }
 # The action ids a button may carry.
 ACTIONS: frozenset[str] = frozenset(
     {
         "call_111",
+        "call_113",
         "talk_to_counselor",
         "learn_more",
         "share_with_adult",
@@ -253,6 +294,8 @@ class WordLimits:
     answer: int = 150
     # One quote of the other party's words.
     quote: int = 12
+    # A reply to a follow-up ("em lỡ chuyển rồi", "cảm ơn"), before its buttons.
+    followup: int = 120
 
 
 WORD_LIMITS = WordLimits()
@@ -342,6 +385,10 @@ class GuidanceLibrary(Protocol):
 
     def undo_card(self, act: Act) -> UndoCard:
         """What to do after the student already did `act`."""
+        ...
+
+    def howto(self, topic: HowTo, app: App | None) -> HowToCard:
+        """Steps for a how-to ("đổi mật khẩu") on an app, or the generic ones."""
         ...
 
     def tactic_step(self, tactic: Tactic) -> str:
@@ -447,6 +494,10 @@ class CaseRepository(Protocol):
 
     async def active_for(self, conversation_id: int) -> Case | None:
         """The conversation's waiting or claimed case, if any."""
+        ...
+
+    async def raise_priority(self, case_id: int, priority: CasePriority) -> None:
+        """Make an open case urgent (a conversation that got worse)."""
         ...
 
     async def get(self, case_id: int) -> Case | None:

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from handlers import choices, feedback, handoff, practice, waves
+from handlers import choices, feedback, followup, handoff, practice, waves
 from handlers.actions import command_action, simple_action, unknown_action
-from handlers.answer import analysis_reply, calm_reply, crisis_reply, serious_reply
+from handlers.answer import analysis_reply, calm_reply, crisis_reply, serious_reply, undo_reply
 from handlers.flood import FloodLimiter
 from handlers.handoff import EscalationPolicy
 from handlers.models import (
@@ -21,6 +21,7 @@ from handlers.models import (
     Conversation,
     ConversationState,
     Direction,
+    FollowUp,
     Incoming,
     MessageKind,
     Reply,
@@ -263,8 +264,12 @@ async def _on_action(
 
 def _intro(first_contact: bool, conversation: Conversation, core: Core) -> str | None:
     """Who the bot is and what it keeps, on a first contact (or the turn after a first-contact crisis)."""
-    if first_contact or conversation.context.get(INTRO_DUE):
-        return core.library.text("intro", retention_days=str(core.limits.retention_days))
+    days = str(core.limits.retention_days)
+    if first_contact:
+        return core.library.text("intro", retention_days=days)
+    if conversation.context.get(INTRO_DUE):
+        # Mid-conversation: the note on what is kept, without a second hello.
+        return core.library.text("intro_later", retention_days=days)
     return None
 
 
@@ -275,7 +280,7 @@ def _introduced(outcome: Outcome, intro: str | None, conversation: Conversation)
     context: dict[str, Any] = dict(conversation.context if changed is None else changed)
     if intro is None:
         return context
-    if outcome.analysis is not None and outcome.analysis.crisis:
+    if outcome.hold_intro or (outcome.analysis is not None and outcome.analysis.crisis):
         context[INTRO_DUE] = True
         return context
     if outcome.introduced or not outcome.replies:
@@ -337,9 +342,47 @@ async def _on_text(
             analysis=analysis,
             context=changed,
         )
+    state = followup.state_of(context)
+    asked = followup.intent(analysis, state)
+    if asked is None and not _is_small_talk(text, analysis):
+        asked = followup.fallback(analysis, state, text)
+    if analysis.crisis and (
+        followup.outweighs_crisis(asked, analysis) or followup.model_only_crisis(analysis, state)
+    ):
+        analysis = analysis.model_copy(
+            update={"crisis": False, "severity": Severity.SERIOUS, "crisis_kind": None}
+        )
+    if state.answered and (asked is FollowUp.ESCALATION or (analysis.crisis and analysis.escalation)):
+        # "Nó vừa nói biết nhà em": the conversation got worse; a crisis turn led by what changed.
+        analysis = followup.escalated(analysis, state)
+        lead = followup.escalation_lead(analysis, lib) if analysis.escalation else None
+        reply = await _crisis(text, analysis, conversation, uow, core, extras, lead=lead)
+        context = followup.stored(context, followup.remember(state, analysis))
+        return Outcome(replies=[reply], analysis=analysis, context=context)
+    if followup.in_crisis(state, asked, analysis) and await _urgent_open(conversation, uow):
+        # While the urgent case of this crisis is open, every reply continues it: heard once, then
+        # what is new ("đt e còn 5% pin", "nó đang đập cửa"), the step, the numbers.
+        analysis = followup.continued(analysis, state)
+        did_well = asked in (FollowUp.ALREADY_DID, FollowUp.THANKS)
+        reply = await _crisis(text, analysis, conversation, uow, core, extras, again=True, did_well=did_well)
+        context = followup.stored(context, followup.remember(state, analysis))
+        return Outcome(replies=[reply], analysis=analysis, context=context)
     if analysis.crisis:
         reply = await _crisis(text, analysis, conversation, uow, core, extras)
-        return Outcome(replies=[reply], analysis=analysis, context=changed)
+        context = followup.stored(context, followup.remember(state, analysis))
+        return Outcome(replies=[reply], analysis=analysis, context=context)
+    if asked is not None:
+        # A reply to the answer: answered as what it is, in the light of what was said before. The
+        # student's own words are never judged as the other party's.
+        in_crisis = state.severity is Severity.IMMINENT
+        waiting = in_crisis and await _urgent_open(conversation, uow)
+        reply = followup.reply(asked, analysis, state, lib, waiting=waiting)
+        said = analysis.model_copy(update={"tactics": (), "scenario": None, "severity": Severity.NONE})
+        context = followup.stored(context, followup.remember(state, said, reply.parts))
+        return Outcome(replies=[reply], analysis=analysis, context=context, hold_intro=in_crisis)
+    if analysis.tactics and analysis.scenario is None and state.scenario:
+        # More of the same conversation ("nó nhắn tiếp: …"): the scenario already known.
+        analysis = analysis.model_copy(update={"scenario": state.scenario})
     if _is_small_talk(text, analysis) and not image:
         reply = calm_reply(lib, "start_prompt", intro, extras, actions=SMALL_TALK_ACTIONS)
         return Outcome(replies=[reply], analysis=analysis, context=changed, introduced="intro" in reply.parts)
@@ -358,20 +401,24 @@ async def _on_text(
                 now=core.clock(),
             )
         defang = core.red_flags.defang if core.red_flags else None
-        reply = analysis_reply(analysis, lib, defang=defang, others=others, extras=extras, intro=intro)
+        reply = analysis_reply(
+            analysis, lib, defang=defang, others=others, extras=extras, intro=intro, seen=state.cards
+        )
     elif analysis.severity is Severity.SERIOUS:
         reply = serious_reply(analysis, lib, intro, extras)
+    elif analysis.already_did and not analysis.about_other:
+        reply = undo_reply(analysis, lib, intro, extras)
     else:
         # Nothing found: "looks ordinary" only when the model is sure and nothing is asked of the
         # student (no link, number, code, payment); the honest "unsure" otherwise.
-        sure = not analysis.unsure and not analysis.red_flags
+        sure = not analysis.unsure and not analysis.red_flags and not analysis.details
         reply = calm_reply(lib, "benign" if sure else "unsure", intro, extras)
     if analysis.severity is Severity.SERIOUS:
         # A counselor the student asks for next sees this conversation as serious.
         context[SEVERITY] = Severity.SERIOUS.value
-        changed = context
+    context = followup.stored(context, followup.remember(state, analysis, reply.parts))
     # An answer too long for the introduction keeps it for the next turn.
-    return Outcome(replies=[reply], analysis=analysis, context=changed, introduced="intro" in reply.parts)
+    return Outcome(replies=[reply], analysis=analysis, context=context, introduced="intro" in reply.parts)
 
 
 async def _crisis(
@@ -381,11 +428,17 @@ async def _crisis(
     uow: UnitOfWork,
     core: Core,
     extras: tuple[str, ...],
+    lead: str | None = None,
+    again: bool = False,
+    did_well: bool = False,
 ) -> Reply:
     """The one crisis message; a crisis opens an urgent case by itself (a person should look at this
-    conversation), and the message says so in one line."""
+    conversation), or makes the open one urgent, and the message says so in one line."""
     lib = core.library
-    if await uow.cases.active_for(conversation.id) is None:
+    case = await uow.cases.active_for(conversation.id)
+    if case is not None and case.priority is not CasePriority.URGENT:
+        await uow.cases.raise_priority(case.id, CasePriority.URGENT)
+    if case is None:
         opened = await handoff.open_case(
             conversation,
             priority=CasePriority.URGENT,
@@ -401,7 +454,13 @@ async def _crisis(
             await handoff.mirror_student_message(conversation, text, uow=uow, lib=lib, now=core.clock())
     else:
         notice = Reply(text=lib.text("crisis_counselor_waiting"))
-    return crisis_reply(analysis, lib, notice, extras)
+    return crisis_reply(analysis, lib, notice, extras, lead=lead, again=again, did_well=did_well)
+
+
+async def _urgent_open(conversation: Conversation, uow: UnitOfWork) -> bool:
+    """The conversation has an urgent case waiting or claimed."""
+    case = await uow.cases.active_for(conversation.id)
+    return case is not None and case.priority is CasePriority.URGENT
 
 
 async def _numbered_choice(

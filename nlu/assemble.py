@@ -12,7 +12,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from handlers.models import Act, Analysis, CrisisDetail, CrisisKind, Evidence, Severity, Tactic
+from handlers.models import (
+    Act,
+    Analysis,
+    CrisisDetail,
+    CrisisKind,
+    Escalation,
+    Evidence,
+    FollowUp,
+    Severity,
+    Tactic,
+)
 from handlers.ports import WORD_LIMITS
 from nlu.cues import EXCEPTIONS, JOKE, PAST, cue_phrases
 from nlu.data import LABEL_ORDER, SERIOUS, TACTICS, scenario_crisis_kinds
@@ -60,9 +70,11 @@ KIND_ORDER = (
     CrisisKind.MEETING_NOW,
     CrisisKind.SEXTORTION_NOW,
 )
-MEETING_DETAILS = frozenset({CrisisDetail.AT_DOOR, CrisisDetail.ON_THE_WAY, CrisisDetail.FOLLOWED})
+MEETING_DETAILS = frozenset(
+    {CrisisDetail.AT_DOOR, CrisisDetail.ON_THE_WAY, CrisisDetail.FOLLOWED, CrisisDetail.IN_CAR}
+)
 # On a rooftop, already hurt: whatever else the message says, the danger is to the student's life.
-SELF_HARM_DETAILS = frozenset({CrisisDetail.HIGH_PLACE, CrisisDetail.HURT})
+SELF_HARM_DETAILS = frozenset({CrisisDetail.HIGH_PLACE, CrisisDetail.HURT, CrisisDetail.HOLDING})
 
 
 @dataclass(frozen=True)
@@ -336,6 +348,9 @@ def crisis_kind(
         return CrisisKind.SELF_HARM
     if MEETING_DETAILS & set(situation.details):
         return CrisisKind.MEETING_NOW
+    if situation.escalation in (Escalation.ADDRESS, Escalation.MEETING):
+        # "He knows my address", "meet up this weekend", "cho người đến trường": someone coming.
+        return CrisisKind.MEETING_NOW
     usual = scenario_crisis_kinds().get(scenario or "")
     # A camera on a fake police call is the kidnapping's ("quay video bị trói"), else it is sextortion.
     if CrisisDetail.CAMERA in situation.details and usual is not CrisisKind.KIDNAPPING_NOW:
@@ -355,6 +370,7 @@ def build_analysis(
     readable: bool = True,
     tokens: list[Token] | None = None,
     not_theirs: tuple[tuple[int, int], ...] = (),
+    followup: tuple[str | None, float, bool] = (None, 0.0, False),
 ) -> Analysis:
     """An Analysis from the probability vector `p` (columns COLUMNS) of a whole message, with each
     clause's vector in `pieces` (a message of one clause has none)."""
@@ -429,9 +445,15 @@ def build_analysis(
         severity=severity,
         severity_score=round(serious_p, 4),
         crisis_kind=crisis_kind(cues, situation, slug) if crisis else None,
-        details=situation.details if crisis else (),
+        details=situation.details,
         already_did=situation.already_did,
         about_other=situation.about_other,
         question=situation.question,
         past=any(m.label == PAST for m in find_cues(text, tokens, load_lexicon())),
+        followup=FollowUp(followup[0]) if followup[0] else None,
+        followup_score=round(followup[1], 4),
+        followup_top=followup[2],
+        howto=situation.howto,
+        app=situation.app,
+        escalation=situation.escalation,
     )

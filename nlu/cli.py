@@ -9,12 +9,13 @@ import time
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
+from handlers.followup import FOLLOWUP_MIN
 from handlers.models import Analysis
 from handlers.ports import Classifier
 from nlu import build_embedded
 from nlu.data import DataError, load_examples
 from nlu.embedded import EmbeddedClassifier, load_or_train
-from nlu.evaluate import evaluate
+from nlu.evaluate import evaluate, evaluate_followups
 from nlu.flags import RedFlagDetector
 from nlu.gold import load_gold, score
 from nlu.rasa_http import RasaHttpClassifier
@@ -110,6 +111,13 @@ async def evaluate_file(classifier: Classifier, data: Path, out: TextIO, gold: P
     backends = sorted({a.backend for a in analyses})
     print(evaluate(examples, analyses).render(f"{data} backend {'/'.join(backends)} "), file=out)
     print(f"{len(examples)} messages in {elapsed:.2f} s", file=out)
+    replies = [e for e in load_examples(data, followups=True) if e.followup is not None]
+    if replies:
+        if isinstance(classifier, EmbeddedClassifier):
+            read = classifier.analyze_batch([e.text for e in replies])
+        else:
+            read = [await classifier.analyze(e.text) for e in replies]
+        print(evaluate_followups(replies, read, analyses, FOLLOWUP_MIN).render(), file=out)
     if gold is not None:
         detector = RedFlagDetector()
         by_text = {e.text: a for e, a in zip(examples, analyses, strict=True)}
@@ -166,6 +174,10 @@ def run(settings: EmbeddedNlu | RasaNlu, args: Any) -> int:
                 )
             )
         if args.nlu_action == "eval":
+            if args.gold is not None and not args.gold.is_file():
+                raise DataError(
+                    f"--gold {args.gold}: not a file (a gold annotation file, e.g. nlu/gold/dev_evidence.yml)"
+                )
             classifier = classifier_for(settings, args.backend)
             return asyncio.run(evaluate_file(classifier, args.data, sys.stdout, args.gold))
         return rasa_command(settings, args.rasa_action, sys.stdout)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from handlers.models import CrisisKind
+from handlers.models import CrisisKind, FollowUp
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 TRAINING_DIR = PACKAGE_DIR / "data"
@@ -31,6 +31,9 @@ INTENT_ORDER = LABEL_ORDER
 STYLES = ("forwarded", "described", "teen", "chatlog")
 LANGS = ("vi", "en", "mixed")
 BENIGN = "benign"
+# Follow-up intents are named "followup_<FollowUp value>"; their examples carry no labels.
+FOLLOWUP_PREFIX = "followup_"
+FOLLOWUPS = tuple(f.value for f in FollowUp)
 _ENTITY_MARKUP = re.compile(r"\[[^\]]*\]\s*[({]")
 
 
@@ -49,9 +52,13 @@ class Example:
     # Severity below crisis: a threat or grooming without immediacy, a friend in danger, a past event.
     serious: bool = False
     lang: str = "vi"
+    # A reply after an answer (issue 17): its follow-up intent ("thanks", "already_did"…), without labels.
+    followup: str | None = None
 
     @property
     def intent(self) -> str:
+        if self.followup is not None:
+            return f"{FOLLOWUP_PREFIX}{self.followup}"
         return intent_name(self.tactics, self.crisis, self.serious)
 
     @property
@@ -108,12 +115,15 @@ def fingerprint(paths: Iterable[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_examples(path: Path) -> list[Example]:
-    """All examples of a Rasa NLU file or folder of files."""
+def load_examples(path: Path, *, followups: bool = False) -> list[Example]:
+    """All examples of a Rasa NLU file or folder of files: the messages to judge, and with `followups`
+    the follow-up replies too."""
     known = set(scenarios())
     examples: list[Example] = []
     for file in data_files(path):
         examples += _load_file(file, known)
+    if not followups:
+        examples = [e for e in examples if e.followup is None]
     if not examples:
         raise DataError(f"{path}: no training examples found")
     return examples
@@ -150,8 +160,13 @@ def _load_block(path: Path, block: yaml.Node, known_scenarios: set[str]) -> list
     if "intent" not in fields:
         return []  # synonyms, regexes and lookups are allowed but not used here
     name = fields["intent"].value
+    followup = str(name).removeprefix(FOLLOWUP_PREFIX) if str(name).startswith(FOLLOWUP_PREFIX) else None
+    if followup is not None and followup not in FOLLOWUPS:
+        raise DataError(
+            f"{path}:{line}: unknown follow-up intent {name!r}: use followup_ and one of {FOLLOWUPS}"
+        )
     try:
-        tactics, crisis, serious = parse_intent(str(name))
+        tactics, crisis, serious = parse_intent(BENIGN if followup else str(name))
     except ValueError as exc:
         raise DataError(f"{path}:{line}: {exc}") from None
     meta = yaml.safe_load(yaml.serialize(fields["metadata"])) if "metadata" in fields else {}
@@ -181,5 +196,5 @@ def _load_block(path: Path, block: yaml.Node, known_scenarios: set[str]) -> list
             raise DataError(f"{where}: intent {name}: empty example")
         if _ENTITY_MARKUP.search(text):
             raise DataError(f"{where}: intent {name}: entity markup is not used here: {text[:60]!r}")
-        out.append(Example(text, tactics, crisis, style, scenario, where, serious, lang))
+        out.append(Example(text, tactics, crisis, style, scenario, where, serious, lang, followup))
     return out

@@ -53,6 +53,7 @@ class EmbeddedClassifier:
         )
         probs, whole, piece_probs = every[:n].copy(), every[n : 2 * n], every[2 * n :]
         scenario = scenarios[:n]
+        replies = self.model.followups(normalised)
         for i, chat in enumerate(chats):
             if chat is not None:
                 for label in SEVERITY_LABELS:
@@ -73,6 +74,7 @@ class EmbeddedClassifier:
                 readable=bool(normalised[i]),
                 tokens=tokens[i],
                 not_theirs=chat.not_theirs() if chat else (),
+                followup=replies[i],
             )
             for i, chat in enumerate(chats)
         ]
@@ -110,7 +112,7 @@ def load_or_train(
         "training the embedded NLU model (first run or changed training data; about 20 s on 2 cores)",
         extra={"backend": "embedded"},
     )
-    model = train(load_examples(data_dir), fp)
+    model = train(load_examples(data_dir, followups=True), fp)
     try:
         save(model, path)
         for stale in cache_dir.glob("embedded-*.pkl"):

@@ -122,3 +122,43 @@ def evaluate(
         per_lang=per_lang,
         benign_imminent=int((plain & pred[:, 4]).sum()),
     )
+
+
+@dataclass
+class FollowUpReport:
+    """How well replies after an answer are read: per follow-up intent, and messages mistaken for one."""
+
+    per_intent: dict[str, LabelScore]
+    accuracy: float
+    replies: int
+    # Messages to judge (scams, ordinary messages) read as a follow-up at the answering threshold.
+    messages_taken: float
+    messages: int
+
+    def render(self) -> str:
+        lines = [f"follow-ups: n={self.replies}, accuracy {self.accuracy:.3f}"]
+        lines.append(f"{'intent':<16}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}")
+        for name, s in self.per_intent.items():
+            lines.append(f"{name:<16}{s.precision:>10.3f}{s.recall:>10.3f}{s.f1:>10.3f}{s.support:>10}")
+        lines.append(f"messages read as a follow-up: {self.messages_taken:.1%} of {self.messages}")
+        return "\n".join(lines)
+
+
+def evaluate_followups(
+    replies: list[Example], reply_analyses: list[Analysis], messages: list[Analysis], threshold: float
+) -> FollowUpReport:
+    """Score the follow-up intents of replies, and count messages the bot would answer as replies."""
+
+    def picked(a: Analysis) -> str | None:
+        return a.followup.value if a.followup is not None and a.followup_score >= threshold else None
+
+    got = [picked(a) for a in reply_analyses]
+    truth = [e.followup for e in replies]
+    per = {}
+    for name in sorted({t for t in truth if t}):
+        t = np.array([x == name for x in truth], dtype=bool)
+        p = np.array([x == name for x in got], dtype=bool)
+        per[name] = _prf(t, p)
+    accuracy = float(np.mean([g == t for g, t in zip(got, truth, strict=True)])) if truth else 0.0
+    taken = float(np.mean([picked(a) is not None for a in messages])) if messages else 0.0
+    return FollowUpReport(per, accuracy, len(replies), taken, len(messages))

@@ -44,6 +44,8 @@ BENIGN_FLAG_TARGET = 0.06
 # training data is full of deliberately ambiguous messages (an OTP asked "for a game skin", a kidnapping
 # that starts as a fake police call), so 0.85 out-of-fold is about 0.95 on new messages (docs/nlu.md).
 SCENARIO_PRECISION = 0.85
+# The follow-up head's class for a message to judge (not a reply after an answer).
+NO_FOLLOWUP = "none"
 # The vectorizers, by name, in the order of the feature columns.
 VECTORIZERS = ("chars", "words")
 
@@ -91,9 +93,19 @@ class Heads:
     scenario_bias: np.ndarray | None = None
     scenario_classes: tuple[str, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
+    # Which follow-up intent a reply is (NO_FOLLOWUP for a message to judge), multinomial.
+    followup_weights: np.ndarray | None = None  # (features, classes)
+    followup_bias: np.ndarray | None = None
+    followup_classes: tuple[str, ...] = ()
 
     def features(self, normalised: Sequence[str]) -> Any:
         return features(self.vectorizer, normalised)
+
+    def followups(self, x: Any) -> np.ndarray:
+        """Per row of features: the follow-up classes' probabilities (columns `followup_classes`)."""
+        if self.followup_weights is None or self.followup_bias is None:
+            return np.zeros((x.shape[0], 0))
+        return softmax(x @ self.followup_weights + self.followup_bias)
 
     def predict(self, normalised: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Per text: the label and gate probabilities, and the scenario probabilities (columns
@@ -132,9 +144,29 @@ def predict(
     probs = 1.0 / (1.0 + np.exp(-(x @ weights + bias)))
     if scenario_weights is None or scenario_bias is None:
         return probs, np.zeros((x.shape[0], 0))
-    logits = x @ scenario_weights + scenario_bias
-    logits = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return probs, logits / logits.sum(axis=1, keepdims=True)
+    return probs, softmax(x @ scenario_weights + scenario_bias)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
+    return out
+
+
+def best_followup(proba: np.ndarray, classes: Sequence[str]) -> tuple[str | None, float, bool]:
+    """The likeliest follow-up intent of one row of follow-up probabilities, its probability, and
+    whether it beats NO_FOLLOWUP."""
+    intents = [k for k, name in enumerate(classes) if name != NO_FOLLOWUP]
+    if not intents:
+        return None, 0.0, False
+    k = max(intents, key=lambda i: proba[i])
+    none = classes.index(NO_FOLLOWUP) if NO_FOLLOWUP in classes else None
+    return classes[k], float(proba[k]), none is None or proba[k] > proba[none]
+
+
+def followup_head(c: float) -> LogisticRegression:
+    # Balanced: a few hundred replies against thousands of messages to judge.
+    return LogisticRegression(C=c, max_iter=3000, tol=1e-3, class_weight="balanced")
 
 
 def rescale(p: np.ndarray | float, threshold: float) -> np.ndarray:
@@ -282,8 +314,10 @@ def fit(
     scenarios: Sequence[str | None] | None = None,
     crisis_caught: np.ndarray | None = None,
     options: TrainOptions | None = None,
+    replies: Sequence[tuple[str, str]] = (),
 ) -> Heads:
-    """Fit the vectorizer, the label heads and the gate, their thresholds, and the scenario head.
+    """Fit the vectorizer, the label heads and the gate, their thresholds, and the scenario head; with
+    `replies` ((normalised text, follow-up intent) of replies after an answer), the follow-up head too.
 
     `labels` is the 0/1 matrix of the labels of each (normalised) text, columns `layout.labels`;
     `crisis_caught` marks the texts the crisis lexicon already catches (the crisis threshold keeps
@@ -291,7 +325,7 @@ def fit(
     # One BLAS thread: the heads are small sparse problems, and OpenBLAS's threads fighting over two
     # cores made each fit twenty times slower (3 s instead of 0.15 s).
     with threadpool_limits(limits=1, user_api="blas"):
-        return _fit(texts, labels, layout, scenarios, crisis_caught, options or TrainOptions())
+        return _fit(texts, labels, layout, scenarios, crisis_caught, options or TrainOptions(), replies)
 
 
 def _fit(
@@ -301,6 +335,7 @@ def _fit(
     scenarios: Sequence[str | None] | None,
     crisis_caught: np.ndarray | None,
     options: TrainOptions,
+    replies: Sequence[tuple[str, str]],
 ) -> Heads:
     tactic_columns = layout.tactic_columns
     y = np.column_stack([labels, labels[:, tactic_columns].any(axis=1)]).astype(int)
@@ -325,7 +360,10 @@ def _fit(
     flagged = _flagged(y, layout)
     thresholds[SCENARIO] = scenario_threshold(picked, scenarios, flagged) if scenarios is not None else 0.5
     vec = vectorizer()
-    x = vec.fit_transform(texts)
+    # The vocabulary holds the replies' words too ("cảm ơn", "sợ mẹ mắng"); the label heads learn from
+    # the messages only.
+    vec.fit(list(texts) + [t for t, _ in replies])
+    x = features(vec, texts)
     fitted = [fit_head(x, y[:, j], j, layout, words_from(vec), options.c) for j in range(y.shape[1])]
     heads = Heads(
         vectorizer=vec,
@@ -340,6 +378,13 @@ def _fit(
         heads.scenario_weights = sc.coef_.T.copy()
         heads.scenario_bias = sc.intercept_.copy()
         heads.scenario_classes = tuple(str(c) for c in sc.classes_)
+    if replies:
+        # Every message to judge is NO_FOLLOWUP; the replies are their intents.
+        names = [NO_FOLLOWUP] * len(texts) + [intent for _, intent in replies]
+        fu = followup_head(options.c).fit(features(vec, list(texts) + [t for t, _ in replies]), names)
+        heads.followup_weights = fu.coef_.T.copy()
+        heads.followup_bias = fu.intercept_.copy()
+        heads.followup_classes = tuple(str(c) for c in fu.classes_)
     return heads
 
 

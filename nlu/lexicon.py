@@ -137,7 +137,12 @@ class Words:
     def of(cls, text: str, tokens: list[Token]) -> Words:
         # Teencode expansions share their source's span; a source without marks matches folded.
         marked = [_with_marks(text[t.start : t.end]) for t in tokens]
-        expanded = [sum(1 for u in tokens if u.start == t.start) > 1 for t in tokens]
+        # Teencode ("đc" = "được", "ck" = "chuyển khoản") matches by meaning: its source's marks say nothing.
+        expanded = [
+            sum(1 for u in tokens if u.start == t.start) > 1
+            or fold(squeeze(text[t.start : t.end].lower())) != t.norm
+            for t in tokens
+        ]
         breaks = [
             i > 0 and bool(_SENTENCE_GAP.search(text[tokens[i - 1].end : t.start]))
             for i, t in enumerate(tokens)

@@ -21,7 +21,7 @@ from nlu.data import LABEL_ORDER, SERIOUS, TACTICS, Example
 from nlu.heads import TrainOptions
 from nlu.normalize import normalize
 
-MODEL_VERSION = 8
+MODEL_VERSION = 9
 LAYOUT = heads.Layout(labels=LABEL_ORDER, tactics=TACTICS, crisis="crisis", word_only=("crisis", SERIOUS))
 
 
@@ -42,6 +42,10 @@ class EmbeddedModel:
     scenario_bias: np.ndarray | None = None
     scenario_classes: tuple[str, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
+    # The follow-up head (issue 17): which follow-up intent a reply is.
+    followup_weights: np.ndarray | None = None
+    followup_bias: np.ndarray | None = None
+    followup_classes: tuple[str, ...] = ()
 
     def features(self, normalised: list[str]) -> Any:
         """The sparse TF-IDF features of already normalised texts."""
@@ -58,6 +62,14 @@ class EmbeddedModel:
             return probs, [(None, 0.0)] * len(normalised)
         best = proba.argmax(axis=1)
         return probs, [(self.scenario_classes[i], float(proba[row, i])) for row, i in enumerate(best)]
+
+    def followups(self, normalised: list[str]) -> list[tuple[str | None, float, bool]]:
+        """Per text: the likeliest follow-up intent, its probability, and whether it beats "a message to
+        judge" (None, 0.0, False without a follow-up head)."""
+        if self.followup_weights is None or self.followup_bias is None or not normalised:
+            return [(None, 0.0, False)] * len(normalised)
+        proba = heads.softmax(self.features(normalised) @ self.followup_weights + self.followup_bias)
+        return [heads.best_followup(row, self.followup_classes) for row in proba]
 
     def probabilities(self, normalised: list[str]) -> np.ndarray:
         """Probabilities only (see `predict`)."""
@@ -77,8 +89,11 @@ def label_matrix(examples: list[Example]) -> np.ndarray:
     )
 
 
-def train(examples: list[Example], fingerprint: str, options: TrainOptions | None = None) -> EmbeddedModel:
-    """Fit the vectorizer, the label heads, their thresholds and the scenario head."""
+def train(everything: list[Example], fingerprint: str, options: TrainOptions | None = None) -> EmbeddedModel:
+    """Fit the vectorizer, the label heads, their thresholds and the scenario head, from the messages;
+    the follow-up head from the replies (examples with a follow-up intent) against the messages."""
+    examples = [e for e in everything if e.followup is None]
+    replies = [(normalize(e.text), e.followup) for e in everything if e.followup is not None]
     fitted = heads.fit(
         [normalize(e.text) for e in examples],
         label_matrix(examples),
@@ -86,6 +101,7 @@ def train(examples: list[Example], fingerprint: str, options: TrainOptions | Non
         scenarios=[e.scenario for e in examples],
         crisis_caught=np.array([bool(cue_evidence(e.text).get("crisis")) for e in examples]),
         options=options,
+        replies=replies,
     )
     return EmbeddedModel(
         fingerprint=fingerprint,
@@ -96,6 +112,9 @@ def train(examples: list[Example], fingerprint: str, options: TrainOptions | Non
         scenario_weights=fitted.scenario_weights,
         scenario_bias=fitted.scenario_bias,
         scenario_classes=fitted.scenario_classes,
+        followup_weights=fitted.followup_weights,
+        followup_bias=fitted.followup_bias,
+        followup_classes=fitted.followup_classes,
         meta={"examples": len(examples), "sklearn": sklearn.__version__, "version": MODEL_VERSION},
     )
 

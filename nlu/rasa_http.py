@@ -19,7 +19,7 @@ from nlu.assemble import COLUMNS, SEVERITY_LABELS, Segment, build_analysis, segm
 from nlu.chatlog import split_chat
 from nlu.cues import cue_evidence
 from nlu.data import TACTICS
-from nlu.heads import GATE, SCENARIO, rescale
+from nlu.heads import GATE, NO_FOLLOWUP, SCENARIO, rescale
 from nlu.normalize import normalize
 from nlu.rasa_data import rasa_text
 
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 # that its own out-of-fold threshold is 0.5.
 RASA_THRESHOLDS = {**dict.fromkeys(COLUMNS, 0.5), SCENARIO: 0.5}
 SCENARIO_PREFIX = "scenario/"
+FOLLOWUP_PREFIX = "followup/"
 # A pipeline that answers combination intents instead (DIET: `fear+control+crisis`) is read by summing
 # the combinations that hold each label; its crisis threshold was 0.3 (checked on the dev set), mapped
 # to 0.5 here so that one set of thresholds serves both.
@@ -73,6 +74,21 @@ def label_probabilities(parse: dict[str, Any]) -> tuple[np.ndarray, tuple[str | 
     for label, threshold in COMBINATION_THRESHOLDS.items():
         p[COLUMNS.index(label)] = float(rescale(p[COLUMNS.index(label)], threshold))
     return p, scenario
+
+
+def followup_of(parse: dict[str, Any]) -> tuple[str | None, float, bool]:
+    """The likeliest follow-up intent the component read (`followup/<name>`), its probability, and
+    whether it beats `followup/none` (a message to judge); (None, 0.0, False) without the head."""
+    ranking = parse.get("intent_ranking")
+    found: dict[str, float] = {}
+    for name, confidence in (_entry(e) for e in (ranking if isinstance(ranking, list) else [])):
+        if name.startswith(FOLLOWUP_PREFIX):
+            found[name.removeprefix(FOLLOWUP_PREFIX)] = confidence
+    none = found.pop(NO_FOLLOWUP, 0.0)
+    if not found:
+        return None, 0.0, False
+    intent, p = max(found.items(), key=lambda item: item[1])
+    return intent, p, p > none
 
 
 def _entry(entry: Any) -> tuple[str, float]:
@@ -266,6 +282,7 @@ class RasaHttpClassifier:
 
     async def _from_rasa(self, text: str, deadline: float) -> Analysis:
         scenario: tuple[str | None, float] = (None, 0.0)
+        followup: tuple[str | None, float, bool] = (None, 0.0, False)
         chat = None
         if not normalize(text):
             p = np.zeros(len(COLUMNS))
@@ -274,6 +291,7 @@ class RasaHttpClassifier:
         else:
             whole = await self._parse(text, deadline)
             p, scenario = label_probabilities(whole)
+            followup = followup_of(whole)
             chat = split_chat(text)
             if chat is not None:
                 # A pasted chat: tactics from the other party's lines, danger from every line (as the
@@ -301,6 +319,7 @@ class RasaHttpClassifier:
             backend=self.name,
             readable=readable,
             not_theirs=chat.not_theirs() if chat else (),
+            followup=followup,
         )
 
     async def aclose(self) -> None:

@@ -185,7 +185,7 @@ def model_file(home: Path, data_dir: Path | None, config: Path = CONFIG) -> Path
 def write_project(home: Path, data_dir: Path | None, config: Path = CONFIG) -> Path:
     """A Rasa project (config, domain, normalised NLU data) for the current training data."""
     project, _ = build_dir(home, data_dir, config)
-    examples = load_examples(data_dir or TRAINING_DIR)
+    examples = load_examples(data_dir or TRAINING_DIR, followups=True)
     write_rasa_nlu(examples, project / "data" / "nlu.yml")
     shutil.copyfile(config, project / "config.yml")
     intents = sorted({e.intent for e in examples})

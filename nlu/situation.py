@@ -7,10 +7,11 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from handlers.models import Act, CrisisDetail, Question
+from handlers.models import Act, App, CrisisDetail, Escalation, HowTo, Question
 from nlu.lexicon import MarkedPhrases, Words, marked_phrases
 from nlu.normalize import Token
 
@@ -27,6 +28,7 @@ QUESTION_ORDER = (
     Question.IS_SCAM,
     Question.IS_REAL,
     Question.SHOULD_I,
+    Question.SHOULD_TELL,
     Question.WHAT_NOW,
 )
 DETAIL_ORDER = tuple(CrisisDetail)
@@ -56,6 +58,9 @@ class Lists:
     narration: MarkedPhrases
     frame_verbs: MarkedPhrases
     frame_objects: MarkedPhrases
+    howto: dict[HowTo, MarkedPhrases]
+    apps: dict[App, MarkedPhrases]
+    escalation: dict[Escalation, MarkedPhrases]
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,10 @@ class Situation:
     details: tuple[CrisisDetail, ...] = ()
     # Spans of the student's own words (what they did, what they ask): never quoted as evidence.
     own_words: tuple[tuple[int, int], ...] = ()
+    # For a follow-up: the how-to asked for, the app named, what got worse.
+    howto: HowTo | None = None
+    app: App | None = None
+    escalation: Escalation | None = None
 
 
 @lru_cache(maxsize=2)
@@ -92,6 +101,9 @@ def load_lists(path: Path = SITUATIONS_FILE) -> Lists:
         narration=marked_phrases(data["narration"]),
         frame_verbs=marked_phrases(data["frame_verbs"]),
         frame_objects=marked_phrases(data["frame_objects"]),
+        howto={HowTo(k): marked_phrases(v) for k, v in data["howto"].items()},
+        apps={App(k): marked_phrases(v) for k, v in data["apps"].items()},
+        escalation={Escalation(k): marked_phrases(v) for k, v in data["escalation"].items()},
     )
 
 
@@ -126,29 +138,33 @@ def _acts(text: str, tokens: list[Token], words: Words, lists: Lists) -> list[tu
     folded = words.folded
     generic = next((act for act, objects in lists.objects.items() if _find(words, objects)), None)
     candidates = [*lists.acts.items(), *([(generic, lists.generic_acts)] if generic else [])]
-    for act, phrases in candidates:
-        for i, j in _find(words, phrases):
-            start = max(_clause_start(text, tokens, i), i - SUBJECT_WINDOW)
-            if _find(words, lists.negations, max(start, i - NEGATION_WINDOW), i):
-                continue
-            if _find(words, lists.hypothetical, start, i):
-                continue
-            end = _clause_end(text, tokens, j - 1)
-            asked = (
-                j < len(folded) and folded[j] in _ASKED_AFTER and not _find(words, lists.done_after, j, j + 1)
-            )
-            if asked or "?" in text[tokens[j - 1].end : tokens[j].start if j < len(tokens) else len(text)]:
-                continue
-            writer = bool(_find(words, lists.first_person, start, i)) or bool(
-                _find(words, lists.writer_markers, start, i)
-            )
-            past = (
-                bool(_find(words, lists.past_before, start, i))
-                or bool(_find(words, lists.done_after, j, min(end, j + DONE_WINDOW)))
-                or bool(_find(words, lists.done_later, j))
-            )
-            if writer and past:
-                done.append((act, tokens[start].start, tokens[min(end, len(tokens)) - 1].end))
+    found = [(act, i, j) for act, phrases in candidates for i, j in _find(words, phrases)]
+    # "gửi ảnh căn cước" is sharing an ID, not sending photos: a phrase inside another act's is dropped.
+    found = [
+        (act, i, j)
+        for act, i, j in found
+        if not any(a != act and p <= i and j <= q and (p, q) != (i, j) for a, p, q in found)
+    ]
+    for act, i, j in found:
+        start = max(_clause_start(text, tokens, i), i - SUBJECT_WINDOW)
+        if _find(words, lists.negations, max(start, i - NEGATION_WINDOW), i):
+            continue
+        if _find(words, lists.hypothetical, start, i):
+            continue
+        end = _clause_end(text, tokens, j - 1)
+        asked = j < len(folded) and folded[j] in _ASKED_AFTER and not _find(words, lists.done_after, j, j + 1)
+        if asked or "?" in text[tokens[j - 1].end : tokens[j].start if j < len(tokens) else len(text)]:
+            continue
+        writer = bool(_find(words, lists.first_person, start, i)) or bool(
+            _find(words, lists.writer_markers, start, i)
+        )
+        past = (
+            bool(_find(words, lists.past_before, start, i))
+            or bool(_find(words, lists.done_after, j, min(end, j + DONE_WINDOW)))
+            or bool(_find(words, lists.done_later, j))
+        )
+        if writer and past:
+            done.append((act, tokens[start].start, tokens[min(end, len(tokens)) - 1].end))
     return done
 
 
@@ -214,4 +230,14 @@ def read_situation(text: str, tokens: list[Token], lists: Lists | None = None) -
         question=question,
         details=details,
         own_words=tuple(sorted(set(own))),
+        howto=_first(words, lists.howto),
+        app=_first(words, lists.apps),
+        # The worst of what got worse: someone at the address, then a meeting, then a deadline.
+        escalation=next((e for e, phrases in lists.escalation.items() if _find(words, phrases)), None),
     )
+
+
+def _first(words: Words, groups: dict[Any, MarkedPhrases]) -> Any:
+    """The group whose phrase comes first in the message, or None."""
+    found = [(hits[0][0], key) for key, phrases in groups.items() if (hits := _find(words, phrases))]
+    return min(found, key=lambda f: f[0])[1] if found else None

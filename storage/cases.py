@@ -57,6 +57,14 @@ class SqlAlchemyCaseRepository:
         row = (await self.session.execute(stmt.order_by(CaseRow.id.desc()).limit(1))).scalar_one_or_none()
         return _case(row) if row else None
 
+    async def raise_priority(self, case_id: int, priority: CasePriority) -> None:
+        """Make an open case urgent (a conversation that got worse)."""
+        await self.session.execute(
+            update(CaseRow)
+            .where(CaseRow.id == case_id, CaseRow.status.in_(OPEN))
+            .values(priority=priority.value)
+        )
+
     async def get(self, case_id: int) -> Case | None:
         """One case."""
         row = await self.session.get(CaseRow, case_id)

@@ -209,6 +209,11 @@ class InMemoryCaseRepository:
             self.s.conversations[conversation_id] = conv.model_copy(update={"escalated_at": now})
         return case
 
+    async def raise_priority(self, case_id: int, priority: CasePriority) -> None:
+        case = self.s.cases[case_id]
+        if case.status in OPEN:
+            self.s.cases[case_id] = case.model_copy(update={"priority": priority})
+
     async def active_for(self, conversation_id: int) -> Case | None:
         found = [
             c for c in self.s.cases.values() if c.conversation_id == conversation_id and c.status in OPEN

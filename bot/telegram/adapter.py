@@ -120,6 +120,10 @@ async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, msg: Incom
         or (msg.kind is MessageKind.COMMAND and msg.text and msg.text.lstrip("/").startswith("111"))
     ):
         await send_hotline_extras(context, chat.id)
+    if msg.kind is MessageKind.ACTION and msg.action == "call_113":
+        # One tap to dial: the police number as a contact card (Telegram refuses tel: buttons).
+        name = svc.app.library.text("telegram_contact_name_113")
+        await context.bot.send_contact(chat.id, phone_number="113", first_name=name)
 
 
 async def send_hotline_extras(context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> None:

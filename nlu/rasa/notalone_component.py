@@ -40,10 +40,12 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from nlu.heads import (
     GATE,
+    NO_FOLLOWUP,
     SCENARIO,
     Heads,
     Layout,
     TrainOptions,
+    best_followup,
     export_vectorizer,
     fit,
     import_vectorizer,
@@ -54,6 +56,10 @@ logger = logging.getLogger(__name__)
 
 # The scenarios' entries in intent_ranking are named by this prefix and the slug (the gate's is GATE).
 SCENARIO_PREFIX = "scenario/"
+# Replies after an answer (issue 17) are intents `followup_<name>`; /model/parse answers the likeliest
+# as `followup/<name>` (or `followup/none` for a message to judge) with its probability.
+FOLLOWUP_INTENT = "followup_"
+FOLLOWUP_PREFIX = "followup/"
 FORMAT = 1
 
 
@@ -132,7 +138,13 @@ class NotaloneClassifier(GraphComponent, IntentClassifier):
         return [int(label in parts) for label in self.layout.labels]
 
     def train(self, training_data: TrainingData) -> Resource:
-        examples = [m for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT)]
+        every = [m for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT)]
+        examples = [m for m in every if not str(m.get(INTENT)).startswith(FOLLOWUP_INTENT)]
+        replies = [
+            (str(m.get(TEXT)), str(m.get(INTENT)).removeprefix(FOLLOWUP_INTENT))
+            for m in every
+            if str(m.get(INTENT)).startswith(FOLLOWUP_INTENT)
+        ]
         if not examples:
             logger.warning("NotaloneClassifier: no training examples; nothing learnt")
             return self._resource
@@ -146,6 +158,7 @@ class NotaloneClassifier(GraphComponent, IntentClassifier):
             options=TrainOptions(
                 c=float(self.config["c"]), folds=int(self.config["folds"]), seed=int(self.config["seed"])
             ),
+            replies=replies,
         )
         logger.info("NotaloneClassifier thresholds: %s", self.heads.thresholds)
         self.persist()
@@ -156,9 +169,18 @@ class NotaloneClassifier(GraphComponent, IntentClassifier):
     def process(self, messages: list[Message]) -> list[Message]:
         if self.heads is None:
             return messages
-        probs, scenarios = self.heads.predict([str(m.get(TEXT) or "") for m in messages])
+        texts = [str(m.get(TEXT) or "") for m in messages]
+        probs, scenarios = self.heads.predict(texts)
+        followups = self.heads.followups(self.heads.features(texts))
         for row, message in enumerate(messages):
             ranking, intent = self._ranking(probs[row], scenarios[row])
+            if followups.shape[1]:
+                # The likeliest follow-up intent, and how likely "a message to judge" is.
+                name, p, _ = best_followup(followups[row], self.heads.followup_classes)
+                ranking.append({"name": FOLLOWUP_PREFIX + str(name), "confidence": round(p, 6)})
+                if NO_FOLLOWUP in self.heads.followup_classes:
+                    p_none = float(followups[row, self.heads.followup_classes.index(NO_FOLLOWUP)])
+                    ranking.append({"name": FOLLOWUP_PREFIX + NO_FOLLOWUP, "confidence": round(p_none, 6)})
             message.set(INTENT, intent, add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
         return messages
@@ -211,23 +233,23 @@ class NotaloneClassifier(GraphComponent, IntentClassifier):
                         "format": FORMAT,
                         "thresholds": heads.thresholds,
                         "scenario_classes": list(heads.scenario_classes),
+                        "followup_classes": list(heads.followup_classes),
                         "vectorizer": export_vectorizer(heads.vectorizer),
                     },
                     ensure_ascii=False,
                 ),
                 encoding="utf-8",
             )
-            path = directory / "weights.npz"
-            if heads.scenario_weights is None or heads.scenario_bias is None:
-                np.savez_compressed(path, weights=heads.weights, bias=heads.bias)
-            else:
-                np.savez_compressed(
-                    path,
-                    weights=heads.weights,
-                    bias=heads.bias,
-                    scenario_weights=heads.scenario_weights,
-                    scenario_bias=heads.scenario_bias,
-                )
+            arrays = {
+                "weights": heads.weights,
+                "bias": heads.bias,
+                "scenario_weights": heads.scenario_weights,
+                "scenario_bias": heads.scenario_bias,
+                "followup_weights": heads.followup_weights,
+                "followup_bias": heads.followup_bias,
+            }
+            kept: dict[str, Any] = {k: v for k, v in arrays.items() if v is not None}
+            np.savez_compressed(directory / "weights.npz", **kept)
 
     @classmethod
     def load(
@@ -258,6 +280,9 @@ class NotaloneClassifier(GraphComponent, IntentClassifier):
             scenario_weights=numbers.get("scenario_weights"),
             scenario_bias=numbers.get("scenario_bias"),
             scenario_classes=tuple(data["scenario_classes"]),
+            followup_weights=numbers.get("followup_weights"),
+            followup_bias=numbers.get("followup_bias"),
+            followup_classes=tuple(data.get("followup_classes", ())),
         )
         return cls(config, model_storage, resource, heads)
 

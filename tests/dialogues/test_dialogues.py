@@ -20,6 +20,10 @@ text does not break them:
       case: urgent                 # urgent | serious | normal | none: the conversation's open case
       already_did: [paid]          # what the NLU read the student already did
       about_other: true
+      followup: thanks             # the reply is read as this follow-up intent (issue 17)
+      state: {scenario: sextortion, already_did: [paid]}  # the conversation's dialogue state after it
+
+A conversation is written with `turns:`, a list of `say:` / `expect:` pairs checked one by one.
 
 A turn written "[tap] <action>" is a button the student taps (the checks then apply to its answer,
 with the analysis of the last message).
@@ -39,8 +43,10 @@ import yaml
 
 from bot.main import App, build_app
 from bot.settings import load_settings
+from handlers import followup
 from handlers.answer import ANSWER_WORDS, CRISIS_WORDS
-from handlers.models import Channel, Incoming, MessageKind, Turn
+from handlers.followup import FOLLOWUP_MIN, FOLLOWUP_WORDS, DialogueState
+from handlers.models import Analysis, Channel, Incoming, MessageKind, Turn
 from handlers.ports import count_words
 
 HERE = Path(__file__).resolve().parent
@@ -62,6 +68,8 @@ KNOWN = {
     "already_did",
     "about_other",
     "question",
+    "followup",
+    "state",
 }
 
 
@@ -69,8 +77,9 @@ def situations() -> list[Any]:
     found = []
     for path in sorted(HERE.glob("*.yml")):
         for item in yaml.safe_load(path.read_text(encoding="utf-8")):
-            unknown = set(item["expect"]) - KNOWN
-            assert not unknown, f"{path.name}: {item['name']}: unknown checks {unknown}"
+            for expect in [item.get("expect", {}), *(t.get("expect", {}) for t in item.get("turns", []))]:
+                unknown = set(expect) - KNOWN
+                assert not unknown, f"{path.name}: {item['name']}: unknown checks {unknown}"
             marks = [pytest.mark.xfail(reason=item["xfail"], strict=True)] if "xfail" in item else []
             found.append(pytest.param(item, id=f"{path.stem}:{item['name']}", marks=marks))
     return found
@@ -111,27 +120,45 @@ async def case_of(app: App, user: str) -> str:
 @pytest.mark.parametrize("item", situations())
 async def test_situation(app: App, item: dict[str, Any]) -> None:
     user = f"dialogue-{item['name']}"
+    if "turns" in item:
+        # A conversation: every turn has its own checks, in order.
+        for n, step in enumerate(item["turns"], 1):
+            turn = await app.handle(incoming(user, step["say"]))
+            await check(app, user, turn, turn.analysis, step.get("expect", {}), f"turn {n}: ")
+        return
     says = item["say"] if isinstance(item["say"], list) else [item["say"]]
     turn: Turn | None = None
     analysis = None
     for body in says:
         turn = await app.handle(incoming(user, body))
         analysis = turn.analysis or analysis
-    assert turn is not None and turn.replies
-    expect = item["expect"]
+    assert turn is not None
+    await check(app, user, turn, analysis, item["expect"], "")
+
+
+async def check(
+    app: App, user: str, turn: Turn, analysis: Analysis | None, expect: dict[str, Any], at: str
+) -> None:
+    """One turn against its expectations (see the module docstring)."""
+    assert turn.replies, f"{at}no reply"
     parts = {p for r in turn.replies for p in r.parts}
     actions = [b.action for r in turn.replies for b in r.buttons]
     words = sum(count_words(r.text) for r in turn.replies)
     crisis = bool(analysis and analysis.crisis)
-    shown = "\n---\n".join(r.text for r in turn.replies) + f"\nparts={sorted(parts)} actions={actions}"
+    shown = at + "\n---\n".join(r.text for r in turn.replies) + f"\nparts={sorted(parts)} actions={actions}"
 
     if "crisis" in expect:
         assert crisis == expect["crisis"], shown
     if "severity" in expect:
         assert analysis is not None and analysis.severity.value == expect["severity"], shown
-    # Every first turn is one message, within the word limits of issue 15.
+    if "followup" in expect:
+        got = analysis.followup.value if analysis and analysis.followup else None
+        score = analysis.followup_score if analysis else 0.0
+        assert got == expect["followup"] and score >= FOLLOWUP_MIN, f"followup {got} {score:.2f}\n{shown}"
+    # Every turn is one message, within the word limits of issues 15 and 17.
     assert len(turn.replies) == expect.get("messages", 1), shown
-    assert words <= expect.get("max_words", CRISIS_WORDS if crisis else ANSWER_WORDS), shown
+    limit = CRISIS_WORDS if crisis else FOLLOWUP_WORDS if expect.get("followup") else ANSWER_WORDS
+    assert words <= expect.get("max_words", limit), shown
     for part in expect.get("parts", []):
         assert part in parts, f"missing {part}:\n{shown}"
     if "any_parts" in expect:
@@ -157,3 +184,15 @@ async def test_situation(app: App, item: dict[str, Any]) -> None:
     if "question" in expect:
         got = analysis.question.value if analysis and analysis.question else None
         assert got == expect["question"], shown
+    if "state" in expect:
+        state = await state_of(app, user)
+        for key, want in expect["state"].items():
+            value = getattr(state, key)
+            value = [str(v) for v in value] if isinstance(value, tuple) else value
+            assert value == want or str(value) == str(want), f"state.{key} is {value}, not {want}\n{shown}"
+
+
+async def state_of(app: App, user: str) -> DialogueState:
+    async with app.core.uow() as uow:
+        conversation = await uow.conversations.current(app.core.pseudonym(Channel.TERMINAL, user))
+    return followup.state_of(conversation.context if conversation else {})

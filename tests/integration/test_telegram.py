@@ -67,7 +67,9 @@ class TestMessages:
         await process(telegram, fake.message_update(7, CRISIS))
         first = fake.sent(chat_id=7)[0]
         assert "111" in first["text"]
-        assert buttons(first)[0]["callback_data"] == "call_111"
+        assert (
+            buttons(first)[0]["callback_data"] == "call_111"
+        )  # self-harm: 111 first (113 first is for a person coming)
 
     async def test_call_111_sends_contact_card_and_copy_button(
         self, telegram: TelegramApp, fake: FakeTelegram
@@ -78,6 +80,20 @@ class TestMessages:
         assert contact["phone_number"] == "111" and contact["first_name"] == "Tổng đài 111"
         copy = [b for m in fake.sent(chat_id=5) for b in buttons(m) if "copy_text" in b]
         assert copy and copy[0]["copy_text"]["text"] == "111"
+
+    async def test_a_man_at_the_door_gets_113_first_and_its_contact_card(
+        self, telegram: TelegramApp, fake: FakeTelegram
+    ) -> None:
+        await process(
+            telegram, fake.message_update(8, "có ông lạ đang đứng trước cổng nhà em, nhà ko có ai, em sợ")
+        )
+        first = fake.sent(chat_id=8)[0]
+        assert "113" in first["text"].splitlines()[0]
+        assert [b["callback_data"] for b in buttons(first)][:2] == ["call_113", "call_111"]
+        await process(telegram, fake.button_update(8, "call_113"))
+        (contact,) = fake.sent("sendContact", 8)
+        assert contact["phone_number"] == "113" and contact["first_name"] == "Công an 113"
+        assert not [c for c in fake.sent("sendContact") if c.get("phone_number") == "111"]
 
     async def test_every_button_is_answered_even_stale_ones(
         self, telegram: TelegramApp, fake: FakeTelegram

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from handlers.followup import FOLLOWUP_MIN
 from nlu.data import DEV_DIR, TRAINING_DIR, load_examples
 from nlu.embedded import EmbeddedClassifier, load_or_train, model_path
-from nlu.evaluate import evaluate
+from nlu.evaluate import evaluate, evaluate_followups
 
 CASES = [
     # (text, tactics that must be found (exactly, when none), crisis)
@@ -128,19 +129,41 @@ class TestCache:
 
 class TestDevSetGuard:
     def test_dev_scores_do_not_regress(self, embedded: EmbeddedClassifier) -> None:
-        # Measured on the 732 dev messages when this guard was last moved (issue 16): macro-F1 0.890;
-        # imminent recall 0.980 (2 of 99 missed, both answered as serious), precision 0.851, 5 benign
-        # messages imminent; serious-or-imminent recall 0.934, precision 0.884; 4.5% of benign messages
-        # with a tactic; described 0.850 the weakest style; English 0.895, mixed 0.911. A drop below
-        # these floors means a change to data, normaliser or model made the bot worse.
+        # Measured on the 732 dev messages when this guard was last moved (issue 17, with the follow-up
+        # replies in training): macro-F1 0.893; imminent recall 0.990 (1 of 99 missed, answered as
+        # serious), precision 0.845, 6 benign messages imminent (the floor moved from 5: one more
+        # family message read as imminent); serious-or-imminent recall 0.929, precision 0.888; 4.5% of
+        # benign messages with a tactic; described 0.858 the weakest style; English 0.909, mixed 0.895.
+        # A drop below these floors means a change to data, normaliser or model made the bot worse.
         dev = load_examples(DEV_DIR)
         report = evaluate(dev, embedded.analyze_batch([e.text for e in dev]), resamples=50)
         assert report.macro >= 0.88
         assert report.crisis.recall >= 0.97
         assert report.crisis.precision >= 0.82
-        assert report.benign_imminent <= 5
+        assert report.benign_imminent <= 6
         assert report.serious is not None
         assert report.serious.recall >= 0.92 and report.serious.precision >= 0.86
         assert report.benign_flagged <= 0.05
         assert all(f >= 0.84 for f, _ in report.per_style.values())
         assert all(f >= 0.85 for f, _ in report.per_lang.values())
+
+    def test_follow_up_replies_are_read_and_messages_are_not_taken_for_them(
+        self, embedded: EmbeddedClassifier
+    ) -> None:
+        # Issue 17, measured on the 198 dev replies (written blind) when this guard was set: 0.934 of
+        # replies read as their intent at the answering bar, every intent's F1 above 0.88; 6.3% of the
+        # 732 dev messages read as a reply (a message with a tactic needs more before it is answered as
+        # one, and a crisis always comes first).
+        every = load_examples(DEV_DIR, followups=True)
+        replies = [e for e in every if e.followup is not None]
+        messages = [e for e in every if e.followup is None]
+        report = evaluate_followups(
+            replies,
+            embedded.analyze_batch([e.text for e in replies]),
+            embedded.analyze_batch([e.text for e in messages]),
+            FOLLOWUP_MIN,
+        )
+        assert report.replies >= 190
+        assert report.accuracy >= 0.90
+        assert all(s.f1 >= 0.85 for s in report.per_intent.values()), report.render()
+        assert report.messages_taken <= 0.08
