@@ -131,6 +131,20 @@ def stored(context: dict[str, Any], state: DialogueState) -> dict[str, Any]:
     return {**context, STATE: state.model_dump(mode="json")}
 
 
+# Replies that name a how-to topic in passing but are something else ("cảm ơn, e block nó r").
+NOT_HOW_TO = frozenset(
+    {
+        FollowUp.ALREADY_DID,
+        FollowUp.ESCALATION,
+        FollowUp.HELPING_FRIEND,
+        FollowUp.AFRAID_ADULTS,
+        FollowUp.THANKS,
+        FollowUp.BYE,
+        FollowUp.GREET,
+    }
+)
+
+
 def intent(analysis: Analysis, state: DialogueState) -> FollowUp | None:
     """The follow-up this message is, or None when it is a message to judge."""
     threat = state.severity is not Severity.NONE or analysis.severity is not Severity.NONE
@@ -143,9 +157,10 @@ def intent(analysis: Analysis, state: DialogueState) -> FollowUp | None:
         # In a conversation about a threat or grooming, a deadline, an address or a meeting is it
         # getting worse ("nó nhắn tiếp: ko chuyển trước 12h là…"), whatever else the reply says.
         return FollowUp.ESCALATION
-    if state.answered and analysis.howto is not None and not analysis.tactics:
-        if analysis.followup in (None, FollowUp.WHAT_NOW) or analysis.followup_score < FOLLOWUP_MIN:
-            # "Gọi ngân hàng thì cần nói gì?", "bật bảo mật 2 lớp ở đâu": the steps, whatever else.
+    if state.answered and analysis.howto is not None and (not analysis.tactics or analysis.followup_top):
+        asks_verdict = analysis.question in (Question.IS_REAL, Question.IS_SCAM, Question.CONSEQUENCE)
+        if analysis.followup not in NOT_HOW_TO and not asks_verdict:
+            # "Gọi ngân hàng thì cần nói gì?", "should I block them?": the steps, whatever else.
             return FollowUp.WHAT_NOW
     if analysis.followup is None:
         return None

@@ -230,7 +230,8 @@ def read_situation(text: str, tokens: list[Token], lists: Lists | None = None) -
         question=question,
         details=details,
         own_words=tuple(sorted(set(own))),
-        howto=_first(words, lists.howto),
+        # Locked out ("đổi mk kiểu j, mail nó cũng đổi r") is a recovery whatever else is asked.
+        howto=HowTo.RECOVER if _find(words, lists.howto[HowTo.RECOVER]) else _first(words, lists.howto),
         app=_first(words, lists.apps),
         # The worst of what got worse: someone at the address, then a meeting, then a deadline.
         escalation=next((e for e, phrases in lists.escalation.items() if _find(words, phrases)), None),
