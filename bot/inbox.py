@@ -78,7 +78,7 @@ class Inbox:
                 try:
                     await self._take()
                 except StorageUnavailable as exc:
-                    log.warning("inbox: database unavailable; retrying", extra={"error": str(exc)})
+                    log.warning("inbox: database unavailable; retrying", extra={"error": type(exc).__name__})
                     await asyncio.sleep(POLL_S)
                 except Exception:  # the loop must outlive anything; logged with its type
                     log.exception("inbox loop failed; retrying")

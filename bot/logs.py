@@ -23,9 +23,15 @@ class JsonFormatter(logging.Formatter):
             if hasattr(record, name):
                 entry[name] = getattr(record, name)
         if record.exc_info and record.exc_info[0] is not None:
-            # The exception type and where it happened; exception messages may quote user text.
+            # The exception type and where it happened (the last two frames, file and line only): an
+            # exception's message, and a database error's statement, may quote what a student wrote.
             entry["exception"] = record.exc_info[0].__name__
-            entry["trace"] = self.formatException(record.exc_info).splitlines()[-3:-1]
+            frames = [
+                line.strip()
+                for line in self.formatException(record.exc_info).splitlines()
+                if line.startswith('  File "')
+            ]
+            entry["trace"] = frames[-2:]
         return json.dumps(entry, ensure_ascii=False)
 
 

@@ -124,7 +124,7 @@ def _failed(exc: Undeliverable | TryLater, item: OutboxItem) -> str:
     gone = isinstance(exc, Undeliverable)
     log.warning(
         "outbox item undeliverable" if gone else "outbox send failed; will retry",
-        extra={"user": item.user_id, "channel": item.channel.value, "error": str(exc)[:80]},
+        extra={"user": item.user_id, "channel": item.channel.value, "error": type(exc).__name__},
     )
     return "give_up" if gone else "retry"
 

@@ -79,7 +79,7 @@ async def answer(app: App, msg: Incoming) -> tuple[Turn | None, list[Reply]]:
     try:
         turn = await app.handle(msg)
     except StorageUnavailable as exc:
-        log.exception("storage unavailable", extra={"channel": "terminal", "error": str(exc)})
+        log.exception("storage unavailable", extra={"channel": "terminal", "error": type(exc).__name__})
         return None, [app.error_reply()]
     return turn, list(turn.replies)
 

@@ -22,10 +22,11 @@ def database_url(settings: StorageSettings) -> URL:
 
 
 def make_engine(url: URL | str, **kwargs: Any) -> AsyncEngine:
-    """An async engine; on SQLite, foreign keys on, WAL journal and a busy timeout."""
+    """An async engine; on SQLite, foreign keys on, WAL journal and a busy timeout. Statement
+    parameters are never part of an error's text (they hold students' messages and names)."""
     url = make_url(url)
     if url.get_backend_name() == "sqlite":
-        engine = create_async_engine(url, connect_args={"timeout": 15}, **kwargs)
+        engine = create_async_engine(url, connect_args={"timeout": 15}, hide_parameters=True, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -36,7 +37,7 @@ def make_engine(url: URL | str, **kwargs: Any) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, **kwargs)
+    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[Any]:

@@ -107,10 +107,10 @@ async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, msg: Incom
             svc.try_again.add(update.update_id)
             log.warning(
                 "storage unavailable; the update will be tried again",
-                extra={"channel": "telegram", "error": str(exc)},
+                extra={"channel": "telegram", "error": type(exc).__name__},
             )
             return
-        log.exception("storage unavailable", extra={"channel": "telegram", "error": str(exc)})
+        log.exception("storage unavailable", extra={"channel": "telegram", "error": type(exc).__name__})
         replies = [svc.app.error_reply()]
     for reply in replies:
         await send(context, chat.id, reply)
@@ -215,11 +215,13 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """One error handler for the channel: log the failure (never the message text) and move on."""
-    chat = update.effective_chat.id if isinstance(update, Update) and update.effective_chat else None
+    """One error handler for the channel: log the failure (never the message text, never the platform
+    id: the student's pseudonym) and move on."""
+    user = update.effective_user if isinstance(update, Update) else None
+    who = services(context).app.core.pseudonym(Channel.TELEGRAM, str(user.id)) if user else None
     error: Any = context.error
     log.error(
         "telegram update failed",
         exc_info=(type(error), error, error.__traceback__) if error else None,
-        extra={"channel": "telegram", "conversation": chat, "error": type(error).__name__},
+        extra={"channel": "telegram", "user": who, "error": type(error).__name__},
     )

@@ -50,7 +50,7 @@ class ZaloChannel:
         try:
             update = parse_update(payload)
         except BadUpdate as exc:
-            log.warning("zalo update refused", extra={"channel": "zalo", "error": str(exc)})
+            log.warning("zalo update refused", extra={"channel": "zalo", "error": type(exc).__name__})
             return None
         if update.from_bot or not update.private:
             return None  # other bots, and groups: the bot talks with students one to one
@@ -94,7 +94,7 @@ class ZaloChannel:
         except StorageUnavailable as exc:
             if not apologise:
                 raise
-            log.exception("storage unavailable", extra={"channel": "zalo", "error": str(exc)})
+            log.exception("storage unavailable", extra={"channel": "zalo", "error": type(exc).__name__})
             replies = [self.app.error_reply()]
         for text in render_turn(replies, self.app.library, self.app.settings.hotline.zalo_url):
             await self.client.send_message(update.chat_id, text)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import inspect, select
+from sqlalchemy.exc import IntegrityError
 from telegram import Update
 
 from bot.logs import configure_logging
@@ -21,7 +22,7 @@ from handlers.handoff import claim_case, post_counselor_reply
 from handlers.models import Channel
 from storage.cases import SqlAlchemyCounselorRepository
 from storage.console import ConsoleStore
-from storage.models import Base, CaseRow, MessageRow, OutboxRow
+from storage.models import Base, CaseNoteRow, CaseRow, MessageRow, OutboxRow
 from tests.integration.fake_telegram import FakeTelegram
 
 GROUP = -1009876543210
@@ -149,6 +150,63 @@ class TestLogs:
         secrets = [*WORDS, "Nguyễn Thị Hoa", "hoa_2010", fake.token, "Chị đây"]
         leaks = [s for s in secrets if s in logged]
         assert not leaks, [line for line in logged.splitlines() if any(s in line for s in leaks)][:5]
+
+    async def test_a_failed_write_and_an_exception_log_no_values(
+        self, app: App, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        # Issue 18: a failed INSERT's statement and parameters, or an exception's message, may hold
+        # what a student wrote; the log line keeps the exception's type and frames only.
+        marker = "MARKER-7f3a-orphan-note"
+        root = logging.getLogger()
+        saved = (root.handlers[:], root.level)
+        configure_logging("DEBUG")
+        log = logging.getLogger("bot.test_privacy")
+        try:
+            try:
+                async with app.sessions() as session:
+                    note = CaseNoteRow(
+                        case_id=999_999, counselor_id=999_999, text=marker, created_at=app.core.clock()
+                    )
+                    session.add(note)
+                    await session.commit()
+            except IntegrityError:
+                log.exception("write failed")
+            try:
+                raise ValueError(f"bad input {marker}")
+            except ValueError:
+                log.exception("input failed")
+        finally:
+            root.handlers[:], level = saved
+            root.setLevel(level)
+        logged = capsys.readouterr().err
+        assert '"exception": "IntegrityError"' in logged and '"exception": "ValueError"' in logged
+        assert marker not in logged, [line for line in logged.splitlines() if marker in line]
+
+    async def test_a_failed_telegram_update_logs_the_pseudonym_not_the_chat_id(
+        self,
+        app: App,
+        telegram: TelegramApp,
+        fake: FakeTelegram,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        # Issue 18 item 7: the error handler logged the raw Telegram chat id.
+        async def broken(*_: Any, **__: Any) -> None:
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr(app, "handle", broken)
+        root = logging.getLogger()
+        saved = (root.handlers[:], root.level)
+        configure_logging("DEBUG")
+        try:
+            await process(telegram, fake.message_update(910_003, "910003"))
+        finally:
+            root.handlers[:], level = saved
+            root.setLevel(level)
+        logged = capsys.readouterr().err
+        failed = [line for line in logged.splitlines() if "update failed" in line or "storage" in line]
+        assert failed, logged[-2000:]
+        assert "910003" not in logged, [line for line in logged.splitlines() if "910003" in line]
 
 
 class TestRetention:
