@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from counselor.auth import token_hash
+from counselor.params import CaseId, Offset
 from handlers.handoff import HandoffError, claim_case, post_counselor_reply, resolve_case
 from handlers.models import Case, CaseOutcome, CaseStatus, Counselor
 from handlers.ports import GuidanceLibrary, UnitOfWork
@@ -102,7 +103,7 @@ def create_api(
         response: Response,
         status: CaseStatus | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 200,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> list[CasePublic]:
         """Cases, urgent first, then the longest waiting; `X-Total-Count` tells how many there are."""
         async with uow() as work:
@@ -111,7 +112,7 @@ def create_api(
             return found
 
     @router.get("/{case_id}", response_model=CaseDetail)
-    async def get_case(case_id: int, who: Who) -> CaseDetail:
+    async def get_case(case_id: CaseId, who: Who) -> CaseDetail:
         async with uow() as work:
             case = await work.cases.get(case_id)
             if case is None:
@@ -133,7 +134,7 @@ def create_api(
         return CaseDetail(**public(case).model_dump(), transcript=transcript)
 
     @router.post("/{case_id}/claim", response_model=CasePublic)
-    async def claim(case_id: int, who: Who) -> CasePublic:
+    async def claim(case_id: CaseId, who: Who) -> CasePublic:
         async with uow() as work:
             try:
                 case = await claim_case(case_id, who, uow=work, lib=library, now=clock())
@@ -143,7 +144,7 @@ def create_api(
         return public(case)
 
     @router.post("/{case_id}/messages", status_code=202)
-    async def message(case_id: int, body: MessageCreate, who: Who) -> dict[str, str]:
+    async def message(case_id: CaseId, body: MessageCreate, who: Who) -> dict[str, str]:
         async with uow() as work:
             try:
                 await post_counselor_reply(case_id, who, body.text, uow=work, now=clock())
@@ -153,7 +154,7 @@ def create_api(
         return {"status": "queued"}
 
     @router.post("/{case_id}/resolve", response_model=CasePublic)
-    async def resolve(case_id: int, body: ResolveCreate, who: Who) -> CasePublic:
+    async def resolve(case_id: CaseId, body: ResolveCreate, who: Who) -> CasePublic:
         async with uow() as work:
             try:
                 await resolve_case(case_id, who, body.outcome, uow=work, lib=library, now=clock())

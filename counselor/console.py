@@ -24,6 +24,7 @@ from markupsafe import Markup
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from counselor.auth import token_hash
+from counselor.params import CaseId
 from handlers.handoff import (
     EscalationPolicy,
     HandoffError,
@@ -229,7 +230,7 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
         )
 
     @console.get("/cases/{case_id}", response_class=HTMLResponse)
-    async def case_page(request: Request, case_id: int, me: Who, error: str = "") -> Response:
+    async def case_page(request: Request, case_id: CaseId, me: Who, error: str = "") -> Response:
         async with deps.uow() as work:
             case = await work.cases.get(case_id)
             if case is None:
@@ -270,7 +271,7 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
         return RedirectResponse(f"/console/cases/{case_id}", status_code=303)
 
     @console.post("/cases/{case_id}/claim")
-    async def claim(case_id: int, me: Who, csrf: Annotated[str, Form()] = "") -> Response:
+    async def claim(case_id: CaseId, me: Who, csrf: Annotated[str, Form()] = "") -> Response:
         return await act(
             me,
             csrf,
@@ -281,7 +282,7 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
 
     @console.post("/cases/{case_id}/reply")
     async def reply(
-        case_id: int, me: Who, text: Annotated[str, Form()], csrf: Annotated[str, Form()] = ""
+        case_id: CaseId, me: Who, text: Annotated[str, Form()], csrf: Annotated[str, Form()] = ""
     ) -> Response:
         return await act(
             me,
@@ -292,7 +293,7 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
         )
 
     @console.post("/cases/{case_id}/reopen")
-    async def reopen(case_id: int, me: Who, csrf: Annotated[str, Form()] = "") -> Response:
+    async def reopen(case_id: CaseId, me: Who, csrf: Annotated[str, Form()] = "") -> Response:
         """Follow up on a closed case: a new case on the same conversation, claimed by this counselor."""
         check_csrf(csrf, me[1])
         async with deps.uow() as work:
@@ -307,7 +308,7 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
         return RedirectResponse(f"/console/cases/{case.id}", status_code=303)
 
     @console.post("/cases/{case_id}/release")
-    async def release(case_id: int, me: Who, csrf: Annotated[str, Form()] = "") -> Response:
+    async def release(case_id: CaseId, me: Who, csrf: Annotated[str, Form()] = "") -> Response:
         return await act(
             me,
             csrf,
@@ -318,7 +319,7 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
 
     @console.post("/cases/{case_id}/relabel")
     async def relabel(
-        case_id: int,
+        case_id: CaseId,
         me: Who,
         message_id: Annotated[int, Form()],
         tactics: Annotated[list[Tactic], Form()] = [],  # noqa: B006 - FastAPI reads the default, never mutates it
@@ -341,7 +342,7 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
 
     @console.post("/cases/{case_id}/resolve")
     async def resolve(
-        case_id: int, me: Who, outcome: Annotated[CaseOutcome, Form()], csrf: Annotated[str, Form()] = ""
+        case_id: CaseId, me: Who, outcome: Annotated[CaseOutcome, Form()], csrf: Annotated[str, Form()] = ""
     ) -> Response:
         return await act(
             me,
@@ -353,7 +354,7 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
 
     @console.post("/cases/{case_id}/note")
     async def note(
-        case_id: int, me: Who, text: Annotated[str, Form()], csrf: Annotated[str, Form()] = ""
+        case_id: CaseId, me: Who, text: Annotated[str, Form()], csrf: Annotated[str, Form()] = ""
     ) -> Response:
         check_csrf(csrf, me[1])
         body = text.strip()[:MAX_NOTE]

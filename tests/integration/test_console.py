@@ -63,6 +63,15 @@ def csrf_of(page: str) -> str:
     return found.group(1)
 
 
+class TestBadNumbers:
+    async def test_a_case_number_past_64_bits_is_refused_not_500(self, console: httpx.AsyncClient) -> None:
+        # Issue 18 item 2: the number reached the database and overflowed (500).
+        await login(console, "anna", "mat-khau-anna-1")
+        for path in ("/cases/99999999999999999999999", "/cases/9223372036854775808"):
+            assert (await console.get(path)).status_code == 422, path
+        assert (await console.get("/cases/9223372036854775807")).status_code == 404
+
+
 class TestLogin:
     async def test_every_page_needs_a_login(self, console: httpx.AsyncClient) -> None:
         for path in ("/", "/queue/rows", "/cases/1", "/audit"):

@@ -124,6 +124,18 @@ class TestHandoff:
             and "cdn" not in docs.text.lower()
         )
 
+    async def test_numbers_out_of_range_are_refused_not_500(self, app: App, api: httpx.AsyncClient) -> None:
+        # Issue 18 item 2: ids past 64 bits and huge offsets reached the database (overflow, 500).
+        anna = await token_for(app, "anna")
+        for path in ("/cases/9223372036854775808", "/cases/99999999999999999999999", "/cases/0"):
+            answer = await api.get(path, headers=anna)
+            assert answer.status_code == 422, (path, answer.status_code)
+        post = await api.post("/cases/9223372036854775808/claim", headers=anna)
+        assert post.status_code == 422
+        huge = await api.get("/cases?offset=99999999999999999999", headers=anna)
+        assert huge.status_code == 422
+        assert (await api.get("/cases/9223372036854775807", headers=anna)).status_code == 404
+
     async def test_outbox_survives_a_restart(
         self, app: App, telegram: TelegramApp, fake: FakeTelegram, api: httpx.AsyncClient
     ) -> None:
