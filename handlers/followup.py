@@ -5,10 +5,12 @@ The dialogue state (the scenario, tactics, severity and acts established so far,
 scenario cards were shown, the app named) lives in the conversation's context under STATE, so `/xoa`
 deletes it with everything else. A student's reply the classifier reads as a follow-up intent gets
 its own short answer (at most FOLLOWUP_WORDS words): undo steps for what they did, how-to steps for the
-app they use, "Đúng, đây là lừa đảo" with the trick's proof, a kind answer to their doubt, how to tell
-a parent, a warm goodbye. An escalation ("nó biết nhà em", a countdown, a meeting tonight) is a crisis
-turn led by what got worse. A new message from the other party is judged like a first one, in the
-light of the scenario already known, without repeating a card already shown.
+app they use, "Đây là chiêu lừa" with the trick's proof (for a threat: paying never stops it), "no"
+first to "should I pay", a kind answer to their doubt, how to tell a parent, a warm goodbye. While an
+urgent case is open, other replies continue the crisis. An escalation ("nó biết nhà em", a countdown,
+a meeting tonight) is a crisis turn led by what got worse. A new message from the other party is
+judged like a first one, in the light of the scenario already known, without repeating a card
+already shown.
 """
 
 from __future__ import annotations

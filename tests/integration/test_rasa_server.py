@@ -150,17 +150,20 @@ class TestRealRasa:
         assert report.accuracy >= reference.accuracy - 0.03, report.render()
         assert report.accuracy >= 0.88
 
-    @pytest.mark.xfail(
-        reason="one dev crisis (a leak threat with a midnight deadline, nlu/eval/dev_g.yml) is read as "
-        "serious by both backends (docs/nlu.md, Numbers)",
-        strict=False,
-    )
-    async def test_every_dev_crisis_is_seen(self, rasa_url: str, embedded: EmbeddedClassifier) -> None:
+    async def test_no_dev_crisis_is_missed_but_the_known_one(
+        self, rasa_url: str, embedded: EmbeddedClassifier
+    ) -> None:
+        # Goal: every dev crisis seen. One is not yet, by either backend (docs/nlu.md, Numbers): a leak
+        # threat with a midnight deadline (the embedded backend calls it serious, Rasa's serious head
+        # does not). Any other miss fails; so does that one losing its threat and its demand.
+        known = "Mày nghĩ block là xong à? Tao có đủ 14 tấm."
         rasa = RasaHttpClassifier(rasa_url, timeout_s=5, fallback=embedded)
         crises = [e for e in load_examples(DEV_DIR) if e.crisis]
-        missed = [e.text for e in crises if not (await rasa.analyze(e.text)).crisis]
+        read = {e.text: await rasa.analyze(e.text) for e in crises}
         await rasa.aclose()
-        assert missed == []
+        missed = [text for text, a in read.items() if not a.crisis]
+        assert all(text.startswith(known) for text in missed), missed
+        assert all({"fear", "control"} <= {t.value for t in read[text].tactics} for text in missed)
 
     def test_classify_cli_with_rasa_backend(self, rasa_url: str, nlu_cache: Path) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("NOTALONE_")}
