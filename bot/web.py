@@ -7,10 +7,12 @@ import hmac
 import html
 import json
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from itertools import accumulate
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -35,6 +37,11 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 ZALO_WEBHOOK_PATH = "/webhooks/zalo"
 ZALO_SECRET_HEADER = "X-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 MAX_UPDATE_BYTES = 1_000_000
+# Telegram's and Zalo's updates nest a few levels; far deeper is a probe (and past ~1,000 the JSON
+# decoder itself fails with a RecursionError).
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(rb"[\[\]{}]")
 
 
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
@@ -42,17 +49,25 @@ TelegramApp = Application[Any, Any, Any, Any, Any, Any]
 
 async def webhook_json(request: Request, header: str, secret: str | None) -> Any:
     """A webhook's JSON body, or the answer to give instead: 403 without the secret (compared in
-    constant time), 413 when too large, 400 when not JSON."""
+    constant time), 413 when too large, 400 when not JSON or nested deeper than any real update."""
     given = request.headers.get(header, "")
     if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
         return Response(status_code=403)
     body = await request.body()
     if len(body) > MAX_UPDATE_BYTES:
         return Response(status_code=413)
+    if json_depth(body) > MAX_JSON_DEPTH:
+        return Response(status_code=400)
     try:
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return Response(status_code=400)
+
+
+def json_depth(body: bytes) -> int:
+    """How deep the arrays and objects of a JSON text nest (brackets inside strings do not count)."""
+    brackets = _BRACKETS.findall(_JSON_STRING.sub(b"", body))
+    return max(accumulate(1 if b in (b"[", b"{") else -1 for b in brackets), default=0)
 
 
 def create_web_app(

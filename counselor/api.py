@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from counselor.auth import token_hash
-from counselor.params import CaseId, Offset
+from counselor.params import CaseId, Offset, Text
 from handlers.handoff import HandoffError, claim_case, post_counselor_reply, resolve_case
 from handlers.models import Case, CaseOutcome, CaseStatus, Counselor
 from handlers.ports import GuidanceLibrary, UnitOfWork
@@ -29,7 +29,7 @@ STATUS = {
 
 
 class MessageCreate(BaseModel):
-    text: str = Field(max_length=1_000_000)
+    text: Text = Field(max_length=1_000_000)
 
 
 class ResolveCreate(BaseModel):

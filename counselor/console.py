@@ -24,7 +24,7 @@ from markupsafe import Markup
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from counselor.auth import token_hash
-from counselor.params import CaseId
+from counselor.params import CaseId, Text
 from handlers.handoff import (
     EscalationPolicy,
     HandoffError,
@@ -153,7 +153,7 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
 
     @console.post("/login")
     async def login(
-        request: Request, name: Annotated[str, Form()], password: Annotated[str, Form()]
+        request: Request, name: Annotated[Text, Form()], password: Annotated[str, Form()]
     ) -> Response:
         now = deps.clock()
         async with deps.sessions() as session:
@@ -282,7 +282,7 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
 
     @console.post("/cases/{case_id}/reply")
     async def reply(
-        case_id: CaseId, me: Who, text: Annotated[str, Form()], csrf: Annotated[str, Form()] = ""
+        case_id: CaseId, me: Who, text: Annotated[Text, Form()], csrf: Annotated[str, Form()] = ""
     ) -> Response:
         return await act(
             me,
@@ -354,11 +354,14 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
 
     @console.post("/cases/{case_id}/note")
     async def note(
-        case_id: CaseId, me: Who, text: Annotated[str, Form()], csrf: Annotated[str, Form()] = ""
+        case_id: CaseId, me: Who, text: Annotated[Text, Form()], csrf: Annotated[str, Form()] = ""
     ) -> Response:
         check_csrf(csrf, me[1])
         body = text.strip()[:MAX_NOTE]
         if body:
+            async with deps.uow() as work:
+                if await work.cases.get(case_id) is None:
+                    raise HTTPException(404, "no such case")
             async with deps.sessions() as session:
                 await ConsoleStore(session).add_note(case_id, me[0].id, body, deps.clock())
                 await session.commit()
@@ -366,7 +369,7 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
         return RedirectResponse(f"/console/cases/{case_id}", status_code=303)
 
     @console.get("/search", response_class=HTMLResponse)
-    async def search(request: Request, me: Who, q: str = "", status: str = "") -> Response:
+    async def search(request: Request, me: Who, q: Text = "", status: str = "") -> Response:
         """Past and present cases by number, outcome, or words in their conversation."""
         status = status if status in {s.value for s in CaseStatus} else ""
         async with deps.sessions() as session:

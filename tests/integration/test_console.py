@@ -63,13 +63,39 @@ def csrf_of(page: str) -> str:
     return found.group(1)
 
 
-class TestBadNumbers:
+class TestBadInput:
     async def test_a_case_number_past_64_bits_is_refused_not_500(self, console: httpx.AsyncClient) -> None:
         # Issue 18 item 2: the number reached the database and overflowed (500).
         await login(console, "anna", "mat-khau-anna-1")
         for path in ("/cases/99999999999999999999999", "/cases/9223372036854775808"):
             assert (await console.get(path)).status_code == 422, path
         assert (await console.get("/cases/9223372036854775807")).status_code == 404
+
+    async def test_a_note_on_a_missing_case_is_404_not_500(self, console: httpx.AsyncClient) -> None:
+        # Issue 18 item 2: the INSERT failed on the foreign key (500, and the note in the log).
+        await login(console, "anna", "mat-khau-anna-1")
+        csrf = csrf_of((await console.get("/")).text)
+        response = await console.post("/cases/99999/note", data={"text": "orphan note", "csrf": csrf})
+        assert response.status_code == 404
+
+    async def test_control_characters_are_refused_before_the_database(
+        self, telegram: TelegramApp, fake: FakeTelegram, console: httpx.AsyncClient
+    ) -> None:
+        # Issue 18 item 2: on PostgreSQL a NUL in a search, a login name, a reply or a note was a 500.
+        assert (await login(console, "an\x00na", "mat-khau-anna-1")).status_code == 422
+        await process(telegram, fake.button_update(7200, "talk_to_counselor"))
+        await login(console, "anna", "mat-khau-anna-1")
+        queue = await console.get("/")
+        csrf = csrf_of(queue.text)
+        case_id = re.search(r'href="/console/cases/(\d+)"', queue.text).group(1)  # type: ignore[union-attr]
+        await console.post(f"/cases/{case_id}/claim", data={"csrf": csrf})
+        assert (await console.get("/search", params={"q": "a\x00b"})).status_code == 422
+        for form in ("reply", "note"):
+            response = await console.post(f"/cases/{case_id}/{form}", data={"text": "x\x00y", "csrf": csrf})
+            assert response.status_code == 422, form
+        # Newlines and tabs are text, not control characters to refuse.
+        response = await console.post(f"/cases/{case_id}/note", data={"text": "a\n\tb", "csrf": csrf})
+        assert response.status_code == 303
 
 
 class TestLogin:

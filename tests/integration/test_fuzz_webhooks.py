@@ -9,10 +9,12 @@ from typing import Any
 import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from telegram import Update
 
 from bot.main import App
 from bot.web import TelegramApp, create_web_app
 from bot.zalo.updates import BadUpdate, ZaloUpdate, parse_update
+from tests.integration.fake_telegram import FakeTelegram
 from tests.nlu.test_fuzz import JSON, UPDATE_LIKE
 
 
@@ -70,3 +72,48 @@ async def test_webhooks_never_fail(
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=web), base_url="http://bot") as client:
         response = await client.post(f"/webhooks/{which}", content=body, headers={header: secret})
     assert response.status_code in ((200, 400, 413) if right else (403,))
+
+
+async def test_deeply_nested_json_is_refused_with_400(app: App, telegram: TelegramApp) -> None:
+    """Issue 18: 100,000 '[' with the right secret reached the JSON decoder and failed with a
+    RecursionError (a 500); nesting far past any real update is refused before decoding."""
+    web = create_web_app(
+        app,
+        telegram,
+        secret="s3cret-telegram",
+        webhook_url=None,
+        zalo=ZaloStub(),  # type: ignore[arg-type]
+        zalo_secret="s3cret-zalo-1",
+    )
+    headers = {
+        "X-Telegram-Bot-Api-Secret-Token": "s3cret-telegram",
+        "X-Bot-Api-Secret-Token": "s3cret-zalo-1",
+    }
+    transport = httpx.ASGITransport(app=web, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bot") as client:
+        for which in ("telegram", "zalo"):
+            for body in (b"[" * 100_000, b'{"update_id": 1, "x": ' + b"{" * 40):
+                response = await client.post(f"/webhooks/{which}", content=body, headers=headers)
+                assert response.status_code == 400, (which, body[:30])
+        # Brackets inside a string are text, not nesting: a real update with them is taken.
+        update = {
+            "update_id": 5,
+            "message": {
+                "message_id": 1,
+                "date": 0,
+                "text": "[" * 500,
+                "chat": {"id": 1, "type": "private"},
+                "from": {"id": 1, "is_bot": False, "first_name": "A"},
+            },
+        }
+        response = await client.post("/webhooks/telegram", json=update, headers=headers)
+        assert response.status_code == 200
+
+
+async def test_a_nul_in_a_students_message_is_answered(
+    app: App, telegram: TelegramApp, fake: FakeTelegram
+) -> None:
+    """PostgreSQL cannot store NUL: the student's text is cleaned before it is stored, and answered."""
+    update = fake.message_update(7300, "ai đó bảo\x00 chuyển tiền\x00 ngay")
+    await telegram.process_update(Update.de_json(update, telegram.bot))
+    assert fake.delivered(7300)

@@ -114,6 +114,9 @@ class TestHandoff:
             await api.post(f"/cases/{case['id']}/messages", json=script, headers=winner)
         ).status_code == 202
         assert (await api.get("/cases/999999", headers=anna)).status_code == 404
+        # A NUL reached PostgreSQL (500) before issue 18; refused with 422 on both databases now.
+        nul = {"text": "a\x00b"}
+        assert (await api.post(f"/cases/{case['id']}/messages", json=nul, headers=winner)).status_code == 422
         assert (
             await api.post(f"/cases/{case['id']}/resolve", json={"outcome": "bogus"}, headers=winner)
         ).status_code == 422
