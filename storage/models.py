@@ -23,6 +23,10 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 Id = BigInteger().with_variant(Integer, "sqlite")
+# SQLite's AUTOINCREMENT: without it a deleted row's id (the highest) goes to the next row, and the
+# audit log's or a log line's "case 9" would name another student's case after a /xoa. PostgreSQL's
+# sequences never hand out an id twice.
+NEVER_REUSED: dict[str, Any] = {"sqlite_autoincrement": True}
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -53,8 +57,9 @@ class UserRow(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
-    # The platform's chat id, kept only because replies must be delivered there.
-    chat_id: Mapped[str | None] = mapped_column(String(64))
+    # The platform's chat id, kept only because replies must be delivered there; stored encrypted,
+    # hence wider than any platform's id.
+    chat_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
 
@@ -64,6 +69,7 @@ class ConversationRow(Base):
     __table_args__ = (
         Index("ix_conversations_user", "user_id", "id"),
         Index("ix_conversations_updated", "updated_at"),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -79,7 +85,7 @@ class ConversationRow(Base):
 
 class MessageRow(Base):
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_conversation", "conversation_id", "id"),)
+    __table_args__ = (Index("ix_messages_conversation", "conversation_id", "id"), NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     conversation_id: Mapped[int] = mapped_column(Id, ForeignKey("conversations.id", ondelete="CASCADE"))
@@ -127,6 +133,7 @@ class CaseRow(Base):
         Index("ix_cases_status", "status", "priority", "created_at"),
         Index("ix_cases_conversation", "conversation_id", "id"),
         Index("ix_cases_alert_thread", "alert_thread_id"),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
