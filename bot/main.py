@@ -178,6 +178,9 @@ def pseudonym_key(settings: Settings) -> bytes:
     path = settings.storage.data_dir / "pseudonym.key"
     try:
         if path.exists():
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+                log.warning("pseudonym key %s was open to others: now 600", path)
             return path.read_bytes().strip()
         key = secrets.token_hex(32).encode()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -192,10 +195,11 @@ def pseudonym_key(settings: Settings) -> bytes:
 
 
 def ensure_data_dir(settings: Settings) -> Path:
-    """Create the data directory on first run; a clear error when that is impossible."""
+    """Create the data directory on first run, for notalone's user only (it holds the database and the
+    pseudonym key); a clear error when that is impossible."""
     data_dir = settings.storage.data_dir
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise StartupError(
             f"cannot create the data directory {data_dir} ({exc.strerror}): "

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -9,6 +13,11 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from storage.settings import StorageSettings
+
+log = logging.getLogger(__name__)
+# The database holds what students wrote: readable and writable by notalone's user only. SQLite gives
+# the -wal and -shm files it creates the database file's mode.
+PRIVATE = 0o600
 
 
 def database_url(settings: StorageSettings) -> URL:
@@ -22,10 +31,12 @@ def database_url(settings: StorageSettings) -> URL:
 
 
 def make_engine(url: URL | str, **kwargs: Any) -> AsyncEngine:
-    """An async engine; on SQLite, foreign keys on, WAL journal and a busy timeout. Statement
-    parameters are never part of an error's text (they hold students' messages and names)."""
+    """An async engine; on SQLite, a database file for its owner only, foreign keys on, WAL journal and
+    a busy timeout. Statement parameters are never part of an error's text (they hold students'
+    messages and names)."""
     url = make_url(url)
     if url.get_backend_name() == "sqlite":
+        protect_sqlite_files(url)
         engine = create_async_engine(url, connect_args={"timeout": 15}, hide_parameters=True, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -38,6 +49,35 @@ def make_engine(url: URL | str, **kwargs: Any) -> AsyncEngine:
 
         return engine
     return create_async_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
+
+
+def protect_sqlite_files(url: URL) -> None:
+    """Create the SQLite database file with mode 0600, and take away what others may do with it and
+    its -wal, -shm and -journal files (left by an older version or a copy) when it already exists."""
+    name = url.database
+    if not name or name == ":memory:" or name.startswith("file:") or url.query.get("uri"):
+        return
+    db = Path(name)
+    if not db.parent.is_dir():
+        return  # SQLite reports the missing folder when it connects
+    try:
+        os.close(os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE))
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # an unwritable folder: SQLite reports it too
+    for path in (db, *(db.with_name(db.name + suffix) for suffix in ("-wal", "-shm", "-journal"))):
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+            if mode & 0o077:
+                path.chmod(mode & 0o700)
+                log.warning(
+                    "database file %s was open to others (mode %03o): now %03o", path, mode, mode & 0o700
+                )
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("cannot restrict database file %s (%s)", path, type(exc).__name__)
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[Any]:

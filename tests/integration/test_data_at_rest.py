@@ -1,8 +1,14 @@
-"""Data at rest (issue 18): ids never reused after a deletion, and migration 0010 keeps every row."""
+"""Data at rest (issue 18): ids never reused after a deletion, and migration 0010 keeps every row; the
+SQLite files readable by their owner only."""
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +19,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Update
 
-from bot.main import App
+from bot.main import App, build_app
+from bot.settings import load_settings
 from bot.web import TelegramApp
 from handlers.models import Channel
 from storage.migrate import current_revision, downgrade, head_revision, upgrade
@@ -220,3 +227,68 @@ class TestMigration0010:
 
         async with migrated.connect() as conn:
             assert await conn.run_sync(differences) == []
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def loose_umask() -> Iterator[None]:
+    """The usual umask (022), under which files are created readable by everyone unless asked not to."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+class TestDatabaseFiles:
+    async def test_the_data_directory_and_database_files_are_the_owners_only(
+        self, tmp_path: Path, nlu_cache: Path, monkeypatch: pytest.MonkeyPatch, loose_umask: None
+    ) -> None:
+        monkeypatch.setenv("NOTALONE_NLU__CACHE_DIR", str(nlu_cache))
+        config = tmp_path / "config.yaml"
+        config.write_text("storage:\n  data_dir: data/notalone\n", encoding="utf-8")
+        app = await build_app(load_settings(config))
+        try:
+            data = tmp_path / "data" / "notalone"
+            db = data / "notalone.db"
+            wal = data / "notalone.db-wal"
+            assert wal.exists()  # the app is running: SQLite's write-ahead log is there
+            assert mode(data) == 0o700
+            assert {f.name: mode(f) for f in data.iterdir()} == {
+                "notalone.db": 0o600,
+                "notalone.db-wal": 0o600,
+                "notalone.db-shm": 0o600,
+                "pseudonym.key": 0o600,
+            }
+        finally:
+            await app.close()
+        assert mode(db) == 0o600
+
+    async def test_files_readable_by_others_are_tightened_at_start(
+        self,
+        tmp_path: Path,
+        nlu_cache: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture,
+        loose_umask: None,
+    ) -> None:
+        monkeypatch.setenv("NOTALONE_NLU__CACHE_DIR", str(nlu_cache))
+        config = tmp_path / "config.yaml"
+        config.write_text("storage:\n  data_dir: data\n", encoding="utf-8")
+        await (await build_app(load_settings(config))).close()
+        db, wal, key = (
+            tmp_path / "data" / name for name in ("notalone.db", "notalone.db-wal", "pseudonym.key")
+        )
+        # As an older notalone or a copy left them: world-readable, with an (empty) log beside.
+        wal.touch()
+        for path in (db, wal, key):
+            path.chmod(0o644)
+        with caplog.at_level(logging.WARNING):
+            app = await build_app(load_settings(config))
+        try:
+            assert mode(db) == mode(wal) == mode(key) == 0o600
+        finally:
+            await app.close()
+        tightened = [r.getMessage() for r in caplog.records if "open to others" in r.getMessage()]
+        assert len(tightened) == 3, tightened
