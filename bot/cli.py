@@ -89,6 +89,10 @@ def _parser() -> argparse.ArgumentParser:
     token = counselor_sub.add_parser("token", help="create a counselor if needed and print a new API token")
     token.add_argument("name")
     token.add_argument("--supervisor", action="store_true")
+    revoke = counselor_sub.add_parser(
+        "revoke", help="end a counselor's console sessions and API token now (a lost laptop, a leaver)"
+    )
+    revoke.add_argument("name")
     link = counselor_sub.add_parser(
         "telegram", help="link a counselor's Telegram account (user id) for replying in the counselors' group"
     )
@@ -201,7 +205,11 @@ async def _counselor_token(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await app.close()
     print(token)
-    print(f"(API token for {name}; shown once: the database keeps only its hash)", file=sys.stderr)
+    print(
+        f"(API token for {name}; shown once: the database keeps only its hash; it expires in "
+        f"{settings.console.token_days} days)",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -219,6 +227,19 @@ async def _counselor_add(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await app.close()
     print(f"counselor {name} can log in at /console/login")
+    return 0
+
+
+async def _counselor_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    name = args.name.strip()
+    app = await build_app(settings)
+    try:
+        found = await app.revoke_counselor(name)
+    finally:
+        await app.close()
+    if not found:
+        raise StartupError(f"no counselor named {name!r}")
+    print(f"counselor {name}: every console session and the API token ended")
     return 0
 
 
@@ -286,6 +307,7 @@ COMMANDS: dict[tuple[str, str | None], Callable[[Settings, argparse.Namespace], 
     ("counselor", "token"): _counselor_token,
     ("counselor", "add"): _counselor_add,
     ("counselor", "telegram"): _counselor_telegram,
+    ("counselor", "revoke"): _counselor_revoke,
     ("redflags", "allow"): _redflags_change,
     ("redflags", "deny"): _redflags_change,
     ("redflags", "check"): _redflags_check,

@@ -74,27 +74,49 @@ class App:
         return await handle_incoming(msg, core=self.core)
 
     async def counselor_by_token(self, hashed: str) -> Counselor | None:
-        """The counselor holding an API token (by its hash)."""
+        """The counselor holding an API token (by its hash), unless it expired."""
         async with self.sessions() as session:
-            return await SqlAlchemyCounselorRepository(session).by_token_hash(hashed)
+            return await SqlAlchemyCounselorRepository(session).by_token_hash(hashed, self.core.clock())
 
     async def add_counselor_token(self, name: str, role: str, hashed: str) -> Counselor:
-        """Create the counselor if needed and give them a new API token."""
+        """Create the counselor if needed and give them a new API token (the old one ends); it expires
+        after console.token_days."""
+        now = self.core.clock()
+        expires = now + timedelta(days=self.settings.console.token_days)
         async with self.sessions() as session:
             counselors = SqlAlchemyCounselorRepository(session)
             found = await counselors.by_name(name)
             if found is None:
-                found = await counselors.add(name, role, hashed, self.core.clock())
+                found = await counselors.add(name, role, hashed, now, expires)
             else:
-                await counselors.set_token(found.id, hashed)
+                await counselors.set_token(found.id, hashed, expires)
+            await ConsoleStore(session).audit(found.id, None, "token", now, via="cli")
             await session.commit()
             return found
 
     async def set_counselor_password(self, name: str, role: str, password_hash: str) -> None:
-        """Create a console login or replace its password."""
+        """Create a console login or replace its password and role (ending its sessions and token)."""
+        now = self.core.clock()
         async with self.sessions() as session:
-            await ConsoleStore(session).set_password(name, role, password_hash, self.core.clock())
+            store = ConsoleStore(session)
+            await store.set_password(name, role, password_hash, now)
+            found = await store.login(name)
+            assert found is not None
+            await store.audit(found.counselor.id, None, "password", now, via="cli")
             await session.commit()
+
+    async def revoke_counselor(self, name: str) -> bool:
+        """End a counselor's console sessions and API token now; False: no such counselor."""
+        now = self.core.clock()
+        async with self.sessions() as session:
+            store = ConsoleStore(session)
+            found = await store.login(name)
+            if found is None:
+                return False
+            await store.end_access(found.counselor.id)
+            await store.audit(found.counselor.id, None, "revoke", now, via="cli")
+            await session.commit()
+            return True
 
     async def link_counselor_telegram(self, name: str, telegram_user_id: int | None) -> bool:
         """Link a counselor's Telegram account (for the counselors' group); False: no such counselor."""

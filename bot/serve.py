@@ -139,7 +139,10 @@ async def serve(settings: Settings, host: str, port: int) -> int:
     )
     retention = asyncio.create_task(retention_loop(app))
     try:
-        config = uvicorn.Config(web, host=host, port=port, log_config=None, access_log=False)
+        # No `server: uvicorn` banner: an answer need not say what runs behind it.
+        config = uvicorn.Config(
+            web, host=host, port=port, log_config=None, access_log=False, server_header=False
+        )
         await uvicorn.Server(config).serve()
     finally:
         retention.cancel()

@@ -103,6 +103,10 @@ class ConsoleSettings(BaseModel):
     # Session cookies only over https; turn off only for a console on http://127.0.0.1.
     secure_cookies: bool = True
     session_minutes: int = Field(default=480, ge=5, le=1440)
+    # Live console sessions per counselor (a new login ends the oldest past this).
+    max_sessions: int = Field(default=5, ge=1, le=50)
+    # API tokens (`notalone counselor token`) stop working after this many days.
+    token_days: int = Field(default=90, ge=1, le=3650)
 
 
 class WorkerSettings(BaseModel):

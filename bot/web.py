@@ -28,6 +28,7 @@ from bot.worker import Deliver, outbox_loop
 from bot.zalo.channel import ZaloChannel
 from counselor.api import create_api
 from counselor.console import ConsoleDeps, create_console
+from counselor.headers import NOTHING_CSP, add_security_headers
 from handlers.models import Channel
 from handlers.ports import StorageUnavailable
 
@@ -139,6 +140,7 @@ def create_web_app(
 
     web = FastAPI(title="notalone", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     web.state.inbox = inbox
+    add_security_headers(web, NOTHING_CSP)
     web.mount(
         "/console",
         create_console(
@@ -150,6 +152,7 @@ def create_web_app(
                 secure_cookies=app.settings.console.secure_cookies,
                 session_ttl=timedelta(minutes=app.settings.console.session_minutes),
                 escalation=app.core.escalation,
+                max_sessions=app.settings.console.max_sessions,
             )
         ),
     )
@@ -157,6 +160,7 @@ def create_web_app(
         "/api",
         create_api(
             uow=app.core.uow,
+            sessions=app.sessions,
             counselor_by_token=app.counselor_by_token,
             library=app.library,
             clock=app.core.clock,
@@ -181,20 +185,21 @@ def create_web_app(
         return JSONResponse({"ready": not problems, "problems": problems}, status_code=status)
 
     @web.get("/goi/111", response_class=HTMLResponse)
-    async def call_page() -> str:
+    async def call_page() -> HTMLResponse:
         lib = app.library
         zalo = app.settings.hotline.zalo_url
         zalo_label = html.escape(lib.text("call_page_zalo"))
         zalo_link = (
             f'<a class="call zalo" href="{html.escape(zalo, quote=True)}">{zalo_label}</a>' if zalo else ""
         )
-        return CALL_PAGE.format(
+        page = CALL_PAGE.format(
             title=html.escape(lib.text("call_page_title")),
             call_111=html.escape(lib.text("call_page_111")),
             call_113=html.escape(lib.text("call_page_113")),
             zalo=zalo_link,
             note=html.escape(lib.text("call_page_note")),
         )
+        return HTMLResponse(page, headers={"Content-Security-Policy": CALL_PAGE_CSP})
 
     @web.post(WEBHOOK_PATH)
     async def telegram_webhook(request: Request) -> Response:
@@ -243,6 +248,8 @@ def create_web_app(
     return web
 
 
+# The call page's own inline style, nothing else (no script, no frame around it).
+CALL_PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
 CALL_PAGE = """<!doctype html>
 <html lang="vi"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

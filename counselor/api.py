@@ -10,8 +10,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from counselor.audit import record
 from counselor.auth import token_hash
+from counselor.headers import NOTHING_CSP, add_security_headers
 from counselor.params import CaseId, Offset, Text
 from handlers.handoff import HandoffError, claim_case, post_counselor_reply, resolve_case
 from handlers.models import Case, CaseOutcome, CaseStatus, Counselor
@@ -85,14 +88,20 @@ def public(case: Case) -> CasePublic:
 def create_api(
     *,
     uow: Callable[[], UnitOfWork],
+    sessions: async_sessionmaker[Any],
     counselor_by_token: Callable[[str], Any],
     library: GuidanceLibrary,
     clock: Callable[[], datetime],
 ) -> FastAPI:
-    """The API as its own app (mounted at /api), with its OpenAPI schema and an offline docs page."""
+    """The API as its own app (mounted at /api), with its OpenAPI schema and an offline docs page.
+    Every case it shows or changes is in the audit log, as the console's are (via "api")."""
     api = FastAPI(title="notalone counselor API", docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     api.state.counselor_by_token = counselor_by_token
+    add_security_headers(api, NOTHING_CSP)
     router = APIRouter(prefix="/cases", tags=["cases"])
+
+    async def audit(who: Counselor, case_id: int, action: str) -> None:
+        await record(sessions, who.id, case_id, action, clock(), via="api")
 
     def fail(error: HandoffError) -> HTTPException:
         return HTTPException(STATUS.get(error.code, 400), error.code)
@@ -118,6 +127,7 @@ def create_api(
             if case is None:
                 raise HTTPException(404, "not_found")
             messages = await work.messages.list_for(case.conversation_id)
+        await audit(who, case_id, "open")
         transcript = [
             TranscriptEntry(
                 direction=m.direction.value,
@@ -141,6 +151,7 @@ def create_api(
             except HandoffError as exc:
                 raise fail(exc) from None
             await work.commit()
+        await audit(who, case_id, "claim")
         return public(case)
 
     @router.post("/{case_id}/messages", status_code=202)
@@ -151,6 +162,7 @@ def create_api(
             except HandoffError as exc:
                 raise fail(exc) from None
             await work.commit()
+        await audit(who, case_id, "reply")
         return {"status": "queued"}
 
     @router.post("/{case_id}/resolve", response_model=CasePublic)
@@ -163,6 +175,7 @@ def create_api(
             case = await work.cases.get(case_id)
             await work.commit()
         assert case is not None
+        await audit(who, case_id, "resolve")
         return public(case)
 
     api.include_router(router)

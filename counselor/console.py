@@ -19,11 +19,14 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from counselor.audit import record
 from counselor.auth import token_hash
+from counselor.headers import CONSOLE_CSP, add_security_headers, same_origin_posts
 from counselor.params import CaseId, Text
 from handlers.handoff import (
     EscalationPolicy,
@@ -37,7 +40,7 @@ from handlers.handoff import (
 from handlers.models import CaseOutcome, CaseStatus, Counselor, StoredMessage, Tactic
 from handlers.ports import GuidanceLibrary, UnitOfWork
 from handlers.waves import WINDOW as WAVE_WINDOW
-from storage.console import ConsoleStore
+from storage.console import ConsoleStore, Throttle
 from storage.fingerprints import SqlAlchemyFingerprintRepository
 from storage.queries import search_cases, stats
 
@@ -46,9 +49,13 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "tem
 HASHER = PasswordHasher()
 # Rows of each kind (waiting, claimed) on the queue page; more are counted under them.
 QUEUE_ROWS = 200
-LOCK_AFTER = 5
-LOCK_FOR = timedelta(minutes=15)
 MAX_NOTE = 4000
+# Wrong passwords: five free tries per client address and per name, then waits doubling from one
+# second. An address waits up to 15 minutes; a name, which anyone can type, at most 30 seconds, so an
+# outsider can slow a counselor's logins down but never lock them out. Names that do not exist are
+# throttled the same way: the answer never tells whether a name exists.
+ADDRESS_THROTTLE = Throttle(free=5, cap=timedelta(minutes=15))
+NAME_THROTTLE = Throttle(free=5, cap=timedelta(seconds=30))
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,7 @@ class ConsoleDeps:
     secure_cookies: bool = True
     session_ttl: timedelta = timedelta(hours=8)
     escalation: EscalationPolicy = EscalationPolicy()
+    max_sessions: int = 5
 
 
 class LoginRequired(Exception):
@@ -92,6 +100,20 @@ def _check(password_hash: str, password: str) -> bool:
 async def verify(password_hash: str, password: str) -> bool:
     """Whether the password matches, checked off the event loop."""
     return await asyncio.to_thread(_check, password_hash, password)
+
+
+def throttle_keys(name: str, address: str) -> dict[str, Throttle]:
+    """The login throttle's keys: the client address and the name typed, hashed (a name typed may be
+    a password typed in the wrong box)."""
+    return {
+        f"addr:{token_hash(address)}": ADDRESS_THROTTLE,
+        f"name:{token_hash(name.casefold())}": NAME_THROTTLE,
+    }
+
+
+def client_address(request: Request) -> str:
+    """The client's address (behind a proxy on 127.0.0.1, uvicorn reads it from X-Forwarded-For)."""
+    return request.client.host if request.client else "unknown"
 
 
 def highlighted(message: StoredMessage) -> Markup:
@@ -133,6 +155,9 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
     """The console as its own app (mounted at /console)."""
     console = FastAPI(title="notalone console", docs_url=None, redoc_url=None, openapi_url=None)
     console.state.deps = deps
+    console.mount("/static", StaticFiles(directory=Path(__file__).resolve().parent / "static"), name="static")
+    same_origin_posts(console)
+    add_security_headers(console, CONSOLE_CSP)
 
     @console.exception_handler(LoginRequired)
     async def to_login(request: Request, exc: LoginRequired) -> Response:
@@ -143,9 +168,7 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
             raise HTTPException(403, "CSRF token missing or wrong")
 
     async def audit(counselor: Counselor, case_id: int | None, action: str) -> None:
-        async with deps.sessions() as session:
-            await ConsoleStore(session).audit(counselor.id, case_id, action, deps.clock())
-            await session.commit()
+        await record(deps.sessions, counselor.id, case_id, action, deps.clock(), via="console")
 
     @console.get("/login", response_class=HTMLResponse)
     async def login_form(request: Request, error: str = "") -> Response:
@@ -155,27 +178,33 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
     async def login(
         request: Request, name: Annotated[Text, Form()], password: Annotated[str, Form()]
     ) -> Response:
-        now = deps.clock()
+        now, address = deps.clock(), client_address(request)
+        name = name.strip()[:64]
+        keys = throttle_keys(name, address)
         async with deps.sessions() as session:
             store = ConsoleStore(session)
-            found = await store.login(name.strip()[:64])
-            if found is not None and found.locked_until is not None and found.locked_until > now:
-                return RedirectResponse("/console/login?error=locked", status_code=303)
-            known = found is not None and bool(found.password_hash)
+            found = await store.login(name)
+            who_id = found.counselor.id if found else None
+            if await store.blocked(list(keys), now):
+                # No password check while waiting: the same quick answer for any name, real or not.
+                await store.audit(who_id, None, "login_wait", now, via="console", address=address)
+                await session.commit()
+                return RedirectResponse("/console/login?error=wait", status_code=303)
             # An unknown name costs the same check as a known one: the timing tells nothing.
             ok = await verify(
                 found.password_hash if found and found.password_hash else dummy_hash(), password
             )
-            ok = ok and known
-            if found is None or not ok:
-                if found is not None:
-                    await store.failed(found.counselor.id, now, LOCK_AFTER, LOCK_FOR)
-                    await session.commit()
+            if found is None or not found.password_hash or not ok:
+                await store.failed(keys, now)
+                await store.audit(who_id, None, "login_failed", now, via="console", address=address)
+                await session.commit()
                 return RedirectResponse("/console/login?error=wrong", status_code=303)
             token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-            await store.succeeded(found.counselor.id)
-            await store.open_session(token_hash(token), found.counselor.id, csrf, now, deps.session_ttl)
-            await store.audit(found.counselor.id, None, "login", now)
+            await store.succeeded(list(keys))
+            await store.open_session(
+                token_hash(token), found.counselor.id, csrf, now, deps.session_ttl, deps.max_sessions
+            )
+            await store.audit(found.counselor.id, None, "login", now, via="console", address=address)
             await session.commit()
         response = RedirectResponse("/console/", status_code=303)
         response.set_cookie(
@@ -193,7 +222,9 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
     async def logout(request: Request, me: Who, csrf: Annotated[str, Form()] = "") -> Response:
         check_csrf(csrf, me[1])
         async with deps.sessions() as session:
-            await ConsoleStore(session).close_session(token_hash(request.cookies.get(COOKIE, "")))
+            store = ConsoleStore(session)
+            await store.close_session(token_hash(request.cookies.get(COOKIE, "")))
+            await store.audit(me[0].id, None, "logout", deps.clock(), via="console")
             await session.commit()
         response = RedirectResponse("/console/login", status_code=303)
         response.delete_cookie(COOKIE, path="/console")

@@ -321,9 +321,13 @@ class SqlAlchemyCounselorRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, name: str, role: str, token_hash: str | None, now: datetime) -> Counselor:
-        """Create a counselor."""
-        row = CounselorRow(name=name, role=role, token_hash=token_hash, created_at=now)
+    async def add(
+        self, name: str, role: str, token_hash: str | None, now: datetime, expires_at: datetime | None = None
+    ) -> Counselor:
+        """Create a counselor (with an API token that expires at `expires_at`)."""
+        row = CounselorRow(
+            name=name, role=role, token_hash=token_hash, token_expires_at=expires_at, created_at=now
+        )
         self.session.add(row)
         await self.session.flush()
         return Counselor.model_validate(row, from_attributes=True)
@@ -335,10 +339,12 @@ class SqlAlchemyCounselorRepository:
         ).scalar_one_or_none()
         return Counselor.model_validate(row, from_attributes=True) if row else None
 
-    async def set_token(self, counselor_id: int, token_hash: str) -> None:
+    async def set_token(self, counselor_id: int, token_hash: str, expires_at: datetime) -> None:
         """Replace a counselor's API token (the old one stops working)."""
         await self.session.execute(
-            update(CounselorRow).where(CounselorRow.id == counselor_id).values(token_hash=token_hash)
+            update(CounselorRow)
+            .where(CounselorRow.id == counselor_id)
+            .values(token_hash=token_hash, token_expires_at=expires_at)
         )
 
     async def by_telegram_user(self, telegram_user_id: int) -> Counselor | None:
@@ -361,8 +367,10 @@ class SqlAlchemyCounselorRepository:
             .values(telegram_user_id=telegram_user_id)
         )
 
-    async def by_token_hash(self, token_hash: str) -> Counselor | None:
-        """The counselor holding this API token."""
-        stmt = select(CounselorRow).where(CounselorRow.token_hash == token_hash)
+    async def by_token_hash(self, token_hash: str, now: datetime) -> Counselor | None:
+        """The counselor holding this API token, unless it expired."""
+        stmt = select(CounselorRow).where(
+            CounselorRow.token_hash == token_hash, CounselorRow.token_expires_at > now
+        )
         row = (await self.session.execute(stmt)).scalar_one_or_none()
         return Counselor.model_validate(row, from_attributes=True) if row else None

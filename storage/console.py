@@ -5,19 +5,43 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.models import Counselor
-from storage.models import AuditRow, CaseNoteRow, ConsoleSessionRow, CounselorRow, MessageRow, RelabelRow
+from storage.models import (
+    AuditRow,
+    CaseNoteRow,
+    ConsoleSessionRow,
+    CounselorRow,
+    LoginThrottleRow,
+    MessageRow,
+    RelabelRow,
+)
+
+# A throttle row untouched this long is forgotten.
+THROTTLE_MEMORY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
 class Login:
     counselor: Counselor
     password_hash: str | None
-    failed_logins: int
-    locked_until: datetime | None
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """How a kind of key slows logins: free tries, then waits doubling from one second up to `cap`."""
+
+    free: int
+    cap: timedelta
+
+    def wait(self, failures: int) -> timedelta | None:
+        if failures < self.free:
+            return None
+        return min(timedelta(seconds=2 ** min(failures - self.free, 30)), self.cap)
 
 
 @dataclass(frozen=True)
@@ -36,9 +60,11 @@ class Relabel:
 
 @dataclass(frozen=True)
 class AuditEntry:
-    counselor: str
+    counselor: str | None
     case_id: int | None
     action: str
+    via: str | None
+    address: str | None
     created_at: datetime
 
 
@@ -49,19 +75,28 @@ class ConsoleStore:
         self.session = session
 
     async def set_password(self, name: str, role: str, password_hash: str, now: datetime) -> None:
-        """Create the counselor or replace their password (and unlock them)."""
+        """Create the counselor or replace their password and role: a replaced one ends every session
+        and the API token (whoever held them must prove themselves again)."""
         row = (
             await self.session.execute(select(CounselorRow).where(CounselorRow.name == name))
         ).scalar_one_or_none()
         if row is None:
-            self.session.add(
-                CounselorRow(
-                    name=name, role=role, password_hash=password_hash, created_at=now, failed_logins=0
-                )
-            )
+            self.session.add(CounselorRow(name=name, role=role, password_hash=password_hash, created_at=now))
         else:
-            row.password_hash, row.role, row.failed_logins, row.locked_until = password_hash, role, 0, None
+            row.password_hash, row.role = password_hash, role
+            await self.end_access(row.id)
         await self.session.flush()
+
+    async def end_access(self, counselor_id: int) -> None:
+        """End the counselor's console sessions and API token."""
+        await self.session.execute(
+            delete(ConsoleSessionRow).where(ConsoleSessionRow.counselor_id == counselor_id)
+        )
+        await self.session.execute(
+            update(CounselorRow)
+            .where(CounselorRow.id == counselor_id)
+            .values(token_hash=None, token_expires_at=None)
+        )
 
     async def login(self, name: str) -> Login | None:
         row = (
@@ -69,31 +104,48 @@ class ConsoleStore:
         ).scalar_one_or_none()
         if row is None:
             return None
-        return Login(
-            Counselor.model_validate(row, from_attributes=True),
-            row.password_hash,
-            row.failed_logins,
-            row.locked_until,
+        return Login(Counselor.model_validate(row, from_attributes=True), row.password_hash)
+
+    async def blocked(self, keys: list[str], now: datetime) -> bool:
+        """Whether any of the keys (a client address, a name) must wait before its next try."""
+        stmt = select(func.count()).where(
+            LoginThrottleRow.key.in_(keys), LoginThrottleRow.blocked_until > now
         )
+        return bool((await self.session.execute(stmt)).scalar_one())
 
-    async def failed(self, counselor_id: int, now: datetime, lock_after: int, lock_for: timedelta) -> None:
-        """Count a failed login; lock the account after `lock_after` in a row."""
-        row = await self.session.get(CounselorRow, counselor_id)
-        assert row is not None
-        row.failed_logins += 1
-        if row.failed_logins >= lock_after:
-            row.locked_until, row.failed_logins = now + lock_for, 0
-
-    async def succeeded(self, counselor_id: int) -> None:
+    async def failed(self, keys: dict[str, Throttle], now: datetime) -> None:
+        """Count a failed login against each key; past its free tries, the key waits before the next."""
+        insert = pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        for key, throttle in keys.items():
+            stmt = (
+                insert(LoginThrottleRow)
+                .values(key=key, failures=1, updated_at=now)
+                .on_conflict_do_update(
+                    index_elements=[LoginThrottleRow.key],
+                    set_={"failures": LoginThrottleRow.failures + 1, "updated_at": now},
+                )
+                .returning(LoginThrottleRow.failures)
+            )
+            failures = (await self.session.execute(stmt)).scalar_one()
+            wait = throttle.wait(failures)
+            if wait is not None:
+                await self.session.execute(
+                    update(LoginThrottleRow)
+                    .where(LoginThrottleRow.key == key)
+                    .values(blocked_until=now + wait)
+                )
         await self.session.execute(
-            update(CounselorRow)
-            .where(CounselorRow.id == counselor_id)
-            .values(failed_logins=0, locked_until=None)
+            delete(LoginThrottleRow).where(LoginThrottleRow.updated_at < now - THROTTLE_MEMORY)
         )
+
+    async def succeeded(self, keys: list[str]) -> None:
+        """A right password: the keys start afresh."""
+        await self.session.execute(delete(LoginThrottleRow).where(LoginThrottleRow.key.in_(keys)))
 
     async def open_session(
-        self, token_hash: str, counselor_id: int, csrf: str, now: datetime, ttl: timedelta
+        self, token_hash: str, counselor_id: int, csrf: str, now: datetime, ttl: timedelta, cap: int
     ) -> None:
+        """A new session; the counselor's oldest ones past `cap` end, and every expired one goes."""
         self.session.add(
             ConsoleSessionRow(
                 token_hash=token_hash,
@@ -103,7 +155,21 @@ class ConsoleStore:
                 expires_at=now + ttl,
             )
         )
+        await self.session.flush()
         await self.session.execute(delete(ConsoleSessionRow).where(ConsoleSessionRow.expires_at < now))
+        keep = (
+            select(ConsoleSessionRow.token_hash)
+            .where(ConsoleSessionRow.counselor_id == counselor_id)
+            .order_by(
+                (ConsoleSessionRow.token_hash == token_hash).desc(), ConsoleSessionRow.created_at.desc()
+            )
+            .limit(cap)
+        )
+        await self.session.execute(
+            delete(ConsoleSessionRow).where(
+                ConsoleSessionRow.counselor_id == counselor_id, ConsoleSessionRow.token_hash.not_in(keep)
+            )
+        )
 
     async def session_for(self, token_hash: str, now: datetime) -> tuple[Counselor, str] | None:
         """The counselor and CSRF token of a live session (None when unknown or expired)."""
@@ -133,18 +199,36 @@ class ConsoleStore:
             Note(name, row.text, row.created_at) for row, name in (await self.session.execute(stmt)).all()
         ]
 
-    async def audit(self, counselor_id: int, case_id: int | None, action: str, now: datetime) -> None:
-        self.session.add(AuditRow(counselor_id=counselor_id, case_id=case_id, action=action, created_at=now))
+    async def audit(
+        self,
+        counselor_id: int | None,
+        case_id: int | None,
+        action: str,
+        now: datetime,
+        *,
+        via: str = "console",
+        address: str | None = None,
+    ) -> None:
+        self.session.add(
+            AuditRow(
+                counselor_id=counselor_id,
+                case_id=case_id,
+                action=action,
+                via=via,
+                address=address[:64] if address else None,
+                created_at=now,
+            )
+        )
 
     async def audit_log(self, limit: int = 200) -> list[AuditEntry]:
         stmt = (
             select(AuditRow, CounselorRow.name)
-            .join(CounselorRow, CounselorRow.id == AuditRow.counselor_id)
+            .outerjoin(CounselorRow, CounselorRow.id == AuditRow.counselor_id)
             .order_by(AuditRow.id.desc())
             .limit(limit)
         )
         return [
-            AuditEntry(name, r.case_id, r.action, r.created_at)
+            AuditEntry(name, r.case_id, r.action, r.via, r.address, r.created_at)
             for r, name in (await self.session.execute(stmt)).all()
         ]
 

@@ -118,12 +118,11 @@ class CounselorRow(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str | None] = mapped_column(String(255))
-    # SHA-256 of the API token (the token itself is shown once and never stored).
+    # SHA-256 of the API token (the token itself is shown once and never stored), and when it expires.
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    token_expires_at: Mapped[datetime | None]
     # The counselor's Telegram account, for replying from the counselors' group (`counselor telegram`).
     telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
 
@@ -195,13 +194,31 @@ class CaseNoteRow(Base):
 
 
 class AuditRow(Base):
+    """Who did what to which case, through which door. A failed login under an unknown name has no
+    counselor (the name typed is not kept: it may be a mistyped password)."""
+
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    counselor_id: Mapped[int] = mapped_column(Id, ForeignKey("counselors.id"))
+    counselor_id: Mapped[int | None] = mapped_column(Id, ForeignKey("counselors.id"))
     case_id: Mapped[int | None] = mapped_column(Id)
     action: Mapped[str] = mapped_column(String(32))
+    # "console", "api" or "cli"; the client address for logins.
+    via: Mapped[str | None] = mapped_column(String(8))
+    address: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
+
+
+class LoginThrottleRow(Base):
+    """Failed logins per client address and per name (keyed by a hash, for names that exist or not):
+    past a few, each next try waits longer."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    blocked_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class RelabelRow(Base):

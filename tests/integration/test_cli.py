@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -240,6 +241,19 @@ class TestCounselorAdd:
         assert b"mot-mat-khau-dai" not in (config.parent / "data" / "notalone.db").read_bytes()
         short = run(["--config", str(config), "counselor", "add", "binh"], b"ngan\n")
         assert short.returncode == 2 and "at least 10 characters" in short.stderr.decode()
+
+    def test_revoke_names_an_unknown_counselor_and_ends_a_token(self, config: Path) -> None:
+        unknown = run(["--config", str(config), "counselor", "revoke", "anna"])
+        assert unknown.returncode == 2 and "no counselor named 'anna'" in unknown.stderr.decode()
+        made = run(["--config", str(config), "counselor", "token", "anna"])
+        assert "expires in 90 days" in made.stderr.decode()
+        done = run(["--config", str(config), "counselor", "revoke", "anna"])
+        assert done.returncode == 0 and b"ended" in done.stdout
+        db = sqlite3.connect(config.parent / "data" / "notalone.db")
+        try:
+            assert db.execute("SELECT token_hash FROM counselors WHERE name = 'anna'").fetchone() == (None,)
+        finally:
+            db.close()
 
     def test_link_a_telegram_account(self, config: Path) -> None:
         unknown = run(["--config", str(config), "counselor", "telegram", "anna", "5001"])

@@ -6,7 +6,8 @@ import os
 import re
 import subprocess
 import sys
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,22 +36,26 @@ async def process(application: TelegramApp, payload: dict[str, Any]) -> None:
 async def console(app: App) -> httpx.AsyncClient:
     await app.set_counselor_password("anna", "counselor", hash_password("mat-khau-anna-1"))
     await app.set_counselor_password("sup", "supervisor", hash_password("mat-khau-sup-12"))
-    deps = ConsoleDeps(
+    return client_for(deps_for(app))
+
+
+def deps_for(app: App, clock: Callable[[], datetime] | None = None) -> ConsoleDeps:
+    return ConsoleDeps(
         uow=app.core.uow,
         sessions=app.sessions,
         library=app.library,
-        clock=app.core.clock,
+        clock=clock or app.core.clock,
         secure_cookies=False,
         session_ttl=timedelta(minutes=30),
     )
-    return client_for(deps)
 
 
-def client_for(deps: ConsoleDeps) -> httpx.AsyncClient:
-    """The console mounted at /console, as `notalone serve` mounts it."""
+def client_for(deps: ConsoleDeps, address: str = "127.0.0.1") -> httpx.AsyncClient:
+    """The console mounted at /console, as `notalone serve` mounts it, seen from a client address."""
     site = FastAPI()
     site.mount("/console", create_console(deps))
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=site), base_url="http://testserver/console")
+    transport = httpx.ASGITransport(app=site, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver/console")
 
 
 async def login(client: httpx.AsyncClient, name: str, password: str) -> httpx.Response:
@@ -105,16 +110,135 @@ class TestLogin:
             assert response.status_code == 303 and response.headers["location"] == "/console/login"
         assert (await console.post("/cases/1/claim", data={"csrf": "x"})).status_code == 303
 
-    async def test_wrong_password_then_lockout(self, console: httpx.AsyncClient) -> None:
+    async def test_wrong_passwords_slow_an_address_down(self, console: httpx.AsyncClient) -> None:
         wrong = await login(console, "anna", "nope")
         assert wrong.headers["location"].endswith("error=wrong")
         for _ in range(4):
             await login(console, "anna", "nope")
-        locked = await login(console, "anna", "mat-khau-anna-1")  # right password, but locked now
-        assert locked.headers["location"].endswith("error=locked")
-        assert "notalone_console" not in locked.cookies
-        unknown = await login(console, "nobody", "whatever-123")
-        assert unknown.headers["location"].endswith("error=wrong")
+        waiting = await login(console, "anna", "mat-khau-anna-1")  # the right password, but too soon
+        assert waiting.headers["location"].endswith("error=wait")
+        assert "notalone_console" not in waiting.cookies
+        page = await console.get("/login", params={"error": "wait"})
+        assert "Hãy đợi một lát rồi thử lại" in page.text
+
+    async def test_no_answer_or_check_tells_whether_a_name_exists(
+        self, app: App, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Issue 18 item 3: an unknown name was never "locked", so error=locked confirmed a real name.
+        checks: list[str] = []
+        real_verify = console_module.verify
+
+        async def counted(password_hash: str, password: str) -> bool:
+            checks.append(password)
+            return await real_verify(password_hash, password)
+
+        monkeypatch.setattr(console_module, "verify", counted)
+        await app.set_counselor_password("anna", "counselor", hash_password("mat-khau-anna-1"))
+        answers = {}
+        for name in ("anna", "nobody"):
+            client = client_for(deps_for(app), address=f"198.51.100.{len(answers) + 1}")
+            first = [(await login(client, name, f"wrong-{i}")).headers["location"] for i in range(5)]
+            checked = len(checks)
+            later = [(await login(client, name, "wrong-x")).headers["location"] for _ in range(3)]
+            assert len(checks) == checked  # waiting: no password check at all, for either name
+            answers[name] = (first, later)
+        assert answers["anna"] == answers["nobody"]
+        assert answers["anna"][0] == ["/console/login?error=wrong"] * 5
+        assert answers["anna"][1] == ["/console/login?error=wait"] * 3
+        assert len(checks) == 10  # every wrong name or password before the wait was checked alike
+
+    async def test_an_outsider_cannot_lock_a_counselor_out(self, app: App) -> None:
+        # Issue 18 item 3: five wrong passwords from anywhere locked the name for 15 minutes.
+        now = [app.core.clock()]
+        deps = deps_for(app, clock=lambda: now[0])
+        await app.set_counselor_password("anna", "counselor", hash_password("mat-khau-anna-1"))
+        outsider = client_for(deps, address="203.0.113.9")
+        for _ in range(30):
+            await login(outsider, "anna", "guess")
+            now[0] += timedelta(seconds=20)
+        # The outsider's own address waits longer and longer; anna, from her desk, waits 30 s at most.
+        assert (await login(outsider, "anna", "mat-khau-anna-1")).headers["location"].endswith("wait")
+        now[0] += timedelta(seconds=31)
+        anna = client_for(deps, address="192.0.2.7")
+        assert (await login(anna, "anna", "mat-khau-anna-1")).headers["location"] == "/console/"
+
+    async def test_logins_are_audited_with_their_address(self, app: App) -> None:
+        await app.set_counselor_password("sup", "supervisor", hash_password("mat-khau-sup-12"))
+        client = client_for(deps_for(app), address="192.0.2.44")
+        await login(client, "nobody", "whatever-123")
+        await login(client, "sup", "wrong-password")
+        await login(client, "sup", "mat-khau-sup-12")
+        page = (await client.get("/audit")).text
+        rows = re.findall(
+            r"<tr><td>[^<]*</td><td>([^<]*)</td><td>(login\w*)</td>.*?<td>(\w+)</td><td>([^<]*)</td>",
+            page,
+            re.S,
+        )
+        assert rows[:3] == [
+            ("sup", "login", "console", "192.0.2.44"),
+            ("sup", "login_failed", "console", "192.0.2.44"),
+            ("(tên không có)", "login_failed", "console", "192.0.2.44"),
+        ]
+        assert "nobody" not in page  # an unknown name typed is not kept (it may be a password)
+
+    async def test_a_login_posted_from_another_site_is_refused(self, console: httpx.AsyncClient) -> None:
+        # Issue 18 item 8: the login form had no CSRF token and no Origin check.
+        data = {"name": "anna", "password": "mat-khau-anna-1"}
+        evil = await console.post("/login", data=data, headers={"Origin": "https://evil.example"})
+        assert evil.status_code == 403 and "notalone_console" not in evil.cookies
+        sandboxed = await console.post("/login", data=data, headers={"Origin": "null"})
+        assert sandboxed.status_code == 403
+        ours = await console.post("/login", data=data, headers={"Origin": "http://testserver"})
+        assert ours.headers["location"] == "/console/"
+
+    async def test_every_answer_carries_the_security_headers(self, console: httpx.AsyncClient) -> None:
+        # Issue 18 item 8: no CSP, frame, nosniff, referrer or cache headers on console pages.
+        pages = [await console.get("/login"), await login(console, "anna", "mat-khau-anna-1")]
+        pages += [await console.get(p) for p in ("/", "/queue/rows", "/stats", "/static/console.css")]
+        for page in pages:
+            headers = page.headers
+            assert "frame-ancestors 'none'" in headers["content-security-policy"], page.url
+            assert "'unsafe-inline'" not in headers["content-security-policy"]
+            assert headers["x-frame-options"] == "DENY" and headers["x-content-type-options"] == "nosniff"
+            assert headers["referrer-policy"] == "same-origin" and headers["cache-control"] == "no-store"
+        queue = pages[2].text
+        assert "<script>" not in queue and "<style>" not in queue and "style=" not in queue
+        assert (await console.get("/static/queue.js")).status_code == 200
+
+
+class TestSessions:
+    async def test_a_new_password_or_role_ends_the_sessions(
+        self, app: App, console: httpx.AsyncClient
+    ) -> None:
+        # Issue 18 item 5: changing a password left old sessions working.
+        await login(console, "sup", "mat-khau-sup-12")
+        assert (await console.get("/audit")).status_code == 200
+        await app.set_counselor_password("sup", "counselor", hash_password("mat-khau-sup-12"))  # demoted
+        assert (await console.get("/audit")).headers["location"] == "/console/login"
+        await login(console, "sup", "mat-khau-sup-12")
+        assert (await console.get("/audit")).status_code == 403  # a counselor now
+        await app.set_counselor_password("sup", "counselor", hash_password("mat-khau-moi-123"))
+        assert (await console.get("/")).headers["location"] == "/console/login"
+
+    async def test_live_sessions_per_counselor_are_capped(self, app: App) -> None:
+        # Issue 18 item 5: one counselor had 15 live sessions.
+        now = [app.core.clock()]
+        deps = deps_for(app, clock=lambda: now[0])
+        await app.set_counselor_password("anna", "counselor", hash_password("mat-khau-anna-1"))
+        clients = []
+        for _ in range(7):
+            client = client_for(deps)
+            await login(client, "anna", "mat-khau-anna-1")
+            clients.append(client)
+            now[0] += timedelta(seconds=1)
+        alive = [(await c.get("/")).status_code == 200 for c in clients]
+        assert alive == [False, False, True, True, True, True, True]
+
+    async def test_revoke_ends_sessions_and_token(self, app: App, console: httpx.AsyncClient) -> None:
+        await login(console, "anna", "mat-khau-anna-1")
+        assert (await console.get("/")).status_code == 200
+        assert await app.revoke_counselor("anna") and not await app.revoke_counselor("nobody")
+        assert (await console.get("/")).headers["location"] == "/console/login"
 
     async def test_cookie_is_httponly_and_strict(self, console: httpx.AsyncClient) -> None:
         response = await login(console, "anna", "mat-khau-anna-1")

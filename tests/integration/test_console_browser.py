@@ -100,6 +100,7 @@ def test_counselor_logs_in_claims_and_answers(server: str, browser: object) -> N
 
     driver = browser  # type: ignore[assignment]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    assert "server" not in httpx.get(f"{server}/console/login").headers  # no `server: uvicorn` banner
     driver.get(f"{server}/console/")  # type: ignore[attr-defined]
     assert "/console/login" in driver.current_url  # type: ignore[attr-defined]
     driver.find_element(By.NAME, "name").send_keys("anna")  # type: ignore[attr-defined]
@@ -108,6 +109,12 @@ def test_counselor_logs_in_claims_and_answers(server: str, browser: object) -> N
     wait_for(By.CSS_SELECTOR, "#rows tr a")
     assert "Đang chờ" in driver.find_element(By.ID, "rows").text  # type: ignore[attr-defined]
     driver.save_screenshot(str(ARTIFACTS / "console-queue.png"))  # type: ignore[attr-defined]
+    # Under the Content-Security-Policy (no inline code) the stylesheet applies and the live refresh
+    # runs: a row marked now is replaced within a refresh or two.
+    header = driver.find_element(By.TAG_NAME, "header")  # type: ignore[attr-defined]
+    assert header.value_of_css_property("background-color") == "rgba(29, 36, 48, 1)"
+    driver.execute_script("document.querySelector('#rows tr').dataset.old = '1'")  # type: ignore[attr-defined]
+    WebDriverWait(driver, 15).until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#rows tr[data-old]"))
     # The rows are replaced every 5 s by the live refresh: follow the link's address, not the element.
     case_url = driver.find_element(By.CSS_SELECTOR, "#rows tr a").get_attribute("href")  # type: ignore[attr-defined]
     driver.get(case_url)  # type: ignore[attr-defined]

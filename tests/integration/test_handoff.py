@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 from telegram import Update
 
 from bot.main import App
@@ -15,6 +16,8 @@ from bot.telegram.outbox import QUICK_ATTEMPTS, deliver_due
 from bot.web import TelegramApp
 from counselor.api import create_api
 from counselor.auth import new_token, token_hash
+from counselor.console import hash_password
+from storage.console import ConsoleStore
 from tests.integration.fake_telegram import FakeTelegram
 
 CRISIS = "nó bảo 5 phút nữa k gửi thêm ảnh là nó đăng lên group trường, em sợ lắm"
@@ -27,7 +30,11 @@ async def process(application: TelegramApp, payload: dict[str, Any]) -> None:
 @pytest.fixture
 async def api(app: App) -> httpx.AsyncClient:
     asgi = create_api(
-        uow=app.core.uow, counselor_by_token=app.counselor_by_token, library=app.library, clock=app.core.clock
+        uow=app.core.uow,
+        sessions=app.sessions,
+        counselor_by_token=app.counselor_by_token,
+        library=app.library,
+        clock=app.core.clock,
     )
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi), base_url="http://console")
 
@@ -126,6 +133,74 @@ class TestHandoff:
             and "/api/cases/{case_id}/claim" in docs.text
             and "cdn" not in docs.text.lower()
         )
+
+    async def test_api_use_is_audited_like_the_console(
+        self, app: App, telegram: TelegramApp, fake: FakeTelegram, api: httpx.AsyncClient
+    ) -> None:
+        # Issue 18 item 4: reading, claiming, replying and resolving through /api left no audit row.
+        anna = await token_for(app, "anna")
+        await process(telegram, fake.button_update(81, "talk_to_counselor"))
+        (case,) = (await api.get("/cases", headers=anna)).json()
+        cid = case["id"]
+        assert (await api.get(f"/cases/{cid}", headers=anna)).status_code == 200
+        assert (await api.post(f"/cases/{cid}/claim", headers=anna)).status_code == 200
+        reply = await api.post(f"/cases/{cid}/messages", json={"text": "Chào em"}, headers=anna)
+        assert reply.status_code == 202
+        done = await api.post(f"/cases/{cid}/resolve", json={"outcome": "advice_given"}, headers=anna)
+        assert done.status_code == 200
+        async with app.sessions() as session:
+            entries = await ConsoleStore(session).audit_log()
+        assert [(e.counselor, e.action, e.case_id) for e in reversed(entries) if e.via == "api"] == [
+            ("anna", "open", cid),
+            ("anna", "claim", cid),
+            ("anna", "reply", cid),
+            ("anna", "resolve", cid),
+        ]
+        assert [e.action for e in entries if e.via == "cli"] == ["token"]
+
+    async def test_tokens_expire_and_end_with_a_new_role_or_password(
+        self, app: App, api: httpx.AsyncClient
+    ) -> None:
+        # Issue 18 item 5: tokens never expired and a demoted supervisor's token kept working.
+        token = new_token()
+        await app.add_counselor_token("sup", "supervisor", token_hash(token))
+        sup = {"Authorization": f"Bearer {token}"}
+        assert (await api.get("/cases", headers=sup)).status_code == 200
+        async with app.sessions() as session:
+            expires = (
+                await session.execute(text("SELECT token_expires_at FROM counselors WHERE name = 'sup'"))
+            ).scalar_one()
+        expires = expires if isinstance(expires, datetime) else datetime.fromisoformat(expires)
+        left = expires.replace(tzinfo=expires.tzinfo or UTC) - app.core.clock()
+        assert timedelta(days=89) < left <= timedelta(days=90)
+        async with app.sessions() as session:
+            await session.execute(
+                text("UPDATE counselors SET token_expires_at = :at WHERE name = 'sup'"),
+                {"at": app.core.clock() - timedelta(seconds=1)},
+            )
+            await session.commit()
+        assert (await api.get("/cases", headers=sup)).status_code == 401  # expired
+        token = new_token()
+        await app.add_counselor_token("sup", "supervisor", token_hash(token))
+        sup = {"Authorization": f"Bearer {token}"}
+        assert (await api.get("/cases", headers=sup)).status_code == 200
+        await app.set_counselor_password("sup", "counselor", hash_password("mat-khau-moi-123"))  # demoted
+        assert (await api.get("/cases", headers=sup)).status_code == 401
+        token = new_token()
+        await app.add_counselor_token("sup", "counselor", token_hash(token))
+        assert await app.revoke_counselor("sup")
+        assert (await api.get("/cases", headers={"Authorization": f"Bearer {token}"})).status_code == 401
+
+    async def test_api_answers_carry_the_security_headers(self, app: App, api: httpx.AsyncClient) -> None:
+        anna = await token_for(app, "anna")
+        for response in (
+            await api.get("/cases", headers=anna),
+            await api.get("/cases"),
+            await api.get("/docs"),
+        ):
+            assert response.headers["cache-control"] == "no-store"
+            assert response.headers["x-content-type-options"] == "nosniff"
+            assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
 
     async def test_numbers_out_of_range_are_refused_not_500(self, app: App, api: httpx.AsyncClient) -> None:
         # Issue 18 item 2: ids past 64 bits and huge offsets reached the database (overflow, 500).

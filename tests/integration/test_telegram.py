@@ -245,6 +245,10 @@ class TestWebhook:
             page = await client.get("/goi/111")
             assert page.status_code == 200 and 'href="tel:111"' in page.text and 'href="tel:113"' in page.text
             assert "zalo" not in page.text.lower().split("</style>")[1]  # no address configured, no link
+            # Its inline style only: no script, no frame around it; the health checks are not cached.
+            csp = page.headers["content-security-policy"]
+            assert "script-src" not in csp and "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+            assert (await client.get("/healthz")).headers["cache-control"] == "no-store"
 
 
 class TestRunTelegramCommand:

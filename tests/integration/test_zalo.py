@@ -317,6 +317,7 @@ class TestHandoff:
             transport=httpx.ASGITransport(
                 app=create_api(
                     uow=app.core.uow,
+                    sessions=app.sessions,
                     counselor_by_token=app.counselor_by_token,
                     library=app.library,
                     clock=app.core.clock,
