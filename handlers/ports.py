@@ -410,7 +410,8 @@ class UserRepository(Protocol):
         ...
 
     async def delete(self, user_id: str) -> bool:
-        """Delete the user and everything stored about them; False when there was nothing."""
+        """Delete the user and everything stored about them, leaving no copy behind once committed
+        (a database's log files included); False when there was nothing."""
         ...
 
 
@@ -436,7 +437,8 @@ class ConversationRepository(Protocol):
         ...
 
     async def purge_before(self, cutoff: datetime) -> int:
-        """Delete never-escalated conversations untouched since `cutoff` (and what hangs on them)."""
+        """Delete never-escalated conversations untouched since `cutoff` (and what hangs on them),
+        leaving no copy behind once committed."""
         ...
 
 

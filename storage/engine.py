@@ -31,9 +31,9 @@ def database_url(settings: StorageSettings) -> URL:
 
 
 def make_engine(url: URL | str, **kwargs: Any) -> AsyncEngine:
-    """An async engine; on SQLite, a database file for its owner only, foreign keys on, WAL journal and
-    a busy timeout. Statement parameters are never part of an error's text (they hold students'
-    messages and names)."""
+    """An async engine; on SQLite, a database file for its owner only, foreign keys on, WAL journal,
+    deleted content zeroed and a busy timeout. Statement parameters are never part of an error's text
+    (they hold students' messages and names)."""
     url = make_url(url)
     if url.get_backend_name() == "sqlite":
         protect_sqlite_files(url)
@@ -45,6 +45,8 @@ def make_engine(url: URL | str, **kwargs: Any) -> AsyncEngine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # Deleted rows are overwritten with zeros, not just marked free: a /xoa leaves no text behind.
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         return engine

@@ -36,6 +36,8 @@ from storage.models import (
 class SqlAlchemyUserRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        # What a student wrote was deleted: the unit of work scrubs the database files after commit.
+        self.erased = False
 
     async def get(self, user_id: str) -> User | None:
         """The user with this pseudonymous id, if any."""
@@ -67,12 +69,15 @@ class SqlAlchemyUserRepository:
         await self.session.execute(delete(MessageRow).where(MessageRow.conversation_id.in_(conversations)))
         await self.session.execute(delete(ConversationRow).where(ConversationRow.user_id == user_id))
         result = await self.session.execute(delete(UserRow).where(UserRow.id == user_id))
-        return bool(getattr(result, "rowcount", 0))
+        self.erased = bool(getattr(result, "rowcount", 0))
+        return self.erased
 
 
 class SqlAlchemyConversationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        # Conversations were purged: the unit of work scrubs the database files after commit.
+        self.erased = False
 
     async def current(self, user_id: str) -> Conversation | None:
         """The user's most recent conversation, if any."""
@@ -130,6 +135,7 @@ class SqlAlchemyConversationRepository:
         await self.session.execute(delete(ConversationRow).where(ConversationRow.id.in_(ids)))
         orphans = select(UserRow.id).where(~exists().where(ConversationRow.user_id == UserRow.id))
         await self.session.execute(delete(UserRow).where(UserRow.id.in_(orphans)))
+        self.erased = True
         return len(ids)
 
 

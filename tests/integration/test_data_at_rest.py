@@ -1,13 +1,15 @@
 """Data at rest (issue 18): ids never reused after a deletion, and migration 0010 keeps every row; the
-SQLite files readable by their owner only."""
+SQLite files readable by their owner only, with no trace of deleted text."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import stat
+import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -292,3 +294,42 @@ class TestDatabaseFiles:
             await app.close()
         tightened = [r.getMessage() for r in caplog.records if "open to others" in r.getMessage()]
         assert len(tightened) == 3, tightened
+
+
+def files_holding(app: App, needle: str) -> list[str]:
+    """The SQLite database's files (main, -wal, -shm) whose raw bytes contain `needle`."""
+    data = app.settings.storage.data_dir
+    return [f.name for f in sorted(data.glob("notalone.db*")) if needle.encode() in f.read_bytes()]
+
+
+@pytest.mark.parametrize("app_db", ["sqlite"], indirect=True)
+class TestDeletedTextIsGone:
+    async def test_xoa_leaves_the_text_in_no_database_file(
+        self, app: App, telegram: TelegramApp, fake: FakeTelegram
+    ) -> None:
+        marker = f"MARKER{uuid.uuid4().hex}"
+        await process(telegram, fake.message_update(501, f"có người nhắn em: gửi ảnh {marker} đi"))
+        await process(telegram, fake.message_update(502, "chào bạn"))  # another student's rows stay
+        assert files_holding(app, marker) == ["notalone.db-wal"]
+        # A checkpoint (SQLite makes one every 1000 pages) copies the text into the database file.
+        async with app.engine.connect() as conn:
+            await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert files_holding(app, marker) == ["notalone.db"]
+
+        await process(telegram, fake.message_update(501, "/xoa"))
+        await process(telegram, fake.button_update(501, "delete_confirm"))
+
+        assert files_holding(app, marker) == []
+
+    async def test_the_retention_purge_leaves_the_text_in_no_database_file(
+        self, app: App, telegram: TelegramApp, fake: FakeTelegram
+    ) -> None:
+        marker = f"MARKER{uuid.uuid4().hex}"
+        await process(telegram, fake.message_update(503, f"bạn ơi {marker} là gì vậy"))
+        assert files_holding(app, marker)
+
+        later = app.core.clock() + timedelta(days=app.core.limits.retention_days + 1)
+        app.core = dataclasses.replace(app.core, clock=lambda: later)
+        assert await app.purge_expired() == 1
+
+        assert files_holding(app, marker) == []
