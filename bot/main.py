@@ -162,7 +162,7 @@ class App:
             async with self.sessions() as session:
                 store = ConsoleStore(session)
                 for done in result.done:
-                    await store.audit(counselor.id, result.case_id, f"telegram_{done}", now)
+                    await store.audit(counselor.id, result.case_id, f"telegram_{done}", now, via="telegram")
                 await session.commit()
         return result
 

@@ -28,6 +28,8 @@ STATUS = {
     "too_long": 413,
     "empty": 422,
     "student_gone": 410,
+    "claim_first": 409,
+    "student_cancelled": 409,
 }
 
 

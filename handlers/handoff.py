@@ -219,11 +219,18 @@ async def claim_case(
     case_id: int, counselor: Counselor, *, uow: UnitOfWork, lib: GuidanceLibrary, now: datetime
 ) -> Case:
     """A counselor takes a waiting case; two at once: one wins, the other gets `taken`."""
+    return await _claim(case_id, counselor, "counselor_joined", uow=uow, lib=lib, now=now)
+
+
+async def _claim(
+    case_id: int, counselor: Counselor, notice: str, *, uow: UnitOfWork, lib: GuidanceLibrary, now: datetime
+) -> Case:
+    """Claim the case and tell the student, in the words of the text `notice`."""
     case = await _open_case(uow, case_id)
     if not await uow.cases.claim(case_id, counselor.id, now):
         raise HandoffError("taken")
     await _set_state(uow, case.conversation_id, ConversationState.WITH_COUNSELOR, now)
-    await _notify(uow, case, Reply(text=lib.text("counselor_joined"), buttons=buttons(lib, "end_chat")), now)
+    await _notify(uow, case, Reply(text=lib.text(notice), buttons=buttons(lib, "end_chat")), now)
     await _alert(uow, case, lib.text("alert_claimed", case_id=str(case_id), name=counselor.name), now)
     claimed = await uow.cases.get(case_id)
     assert claimed is not None
@@ -288,20 +295,24 @@ async def resolve_case(
     lib: GuidanceLibrary,
     now: datetime,
 ) -> None:
-    """Close a case with its outcome; the student is told and the bot takes over again."""
+    """Close a case with its outcome; the student is told and the bot takes over again.
+
+    Policy: a claimed case is closed by its counselor or a supervisor. A case nobody claimed is closed
+    without anyone having talked to the student, who is told exactly that (not that a counselor
+    "ended the chat"); an urgent one (a crisis) only by a supervisor: a counselor claims it first."""
     case = await _open_case(uow, case_id)
-    if (
-        case.status is CaseStatus.CLAIMED
-        and case.counselor_id != counselor.id
-        and counselor.role != "supervisor"
-    ):
+    supervisor = counselor.role == "supervisor"
+    if case.status is CaseStatus.CLAIMED and case.counselor_id != counselor.id and not supervisor:
         raise HandoffError("not_yours")
+    if case.status is CaseStatus.WAITING and case.priority is CasePriority.URGENT and not supervisor:
+        raise HandoffError("claim_first")
+    notice = "counselor_left" if case.status is CaseStatus.CLAIMED else "counselor_closed_unanswered"
     await uow.cases.close(case_id, CaseStatus.RESOLVED, outcome, now)
     await _set_state(uow, case.conversation_id, ConversationState.BOT, now)
     await _notify(
         uow,
         case,
-        Reply(text=lib.text("counselor_left"), buttons=buttons(lib, "talk_to_counselor", "call_111")),
+        Reply(text=lib.text(notice), buttons=buttons(lib, "talk_to_counselor", "call_111")),
         now,
     )
     await _alert(uow, case, lib.text("alert_resolved", case_id=str(case_id), name=counselor.name), now)
@@ -316,12 +327,20 @@ async def reopen_case(
     policy: EscalationPolicy,
     now: datetime,
 ) -> Case:
-    """A counselor follows up on a closed case: a new case on the same conversation, claimed by them."""
+    """A counselor follows up on a closed case: a new case on the same conversation, claimed by them.
+
+    Policy: the student is told a counselor is writing again about the earlier chat (not that one
+    "joined", as if they had asked). A case the student cancelled stays closed, unless it was urgent
+    (a crisis) and a supervisor decides to follow up."""
     old = await uow.cases.get(case_id)
     if old is None:
         raise HandoffError("not_found")
     if old.status not in CLOSED or await uow.cases.active_for(old.conversation_id) is not None:
         raise HandoffError("open")
+    if old.status is CaseStatus.CANCELLED and not (
+        old.priority is CasePriority.URGENT and counselor.role == "supervisor"
+    ):
+        raise HandoffError("student_cancelled")
     conversation = await _conversation(uow, old)
     if await uow.users.get(conversation.user_id) is None:
         raise HandoffError("student_gone")
@@ -332,7 +351,7 @@ async def reopen_case(
             await uow.cases.set_alert_thread(case.id, old.alert_thread_id)
         case = await uow.cases.get(case.id) or case
     log.info("case reopened", extra={"conversation": case.conversation_id})
-    return await claim_case(case.id, counselor, uow=uow, lib=lib, now=now)
+    return await _claim(case.id, counselor, "counselor_follow_up", uow=uow, lib=lib, now=now)
 
 
 @dataclass(frozen=True)

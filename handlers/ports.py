@@ -208,6 +208,8 @@ TEXT_KEYS: dict[str, frozenset[str]] = {
     "counselor_ended_by_student": frozenset(),
     "counselor_joined": frozenset(),
     "counselor_left": frozenset(),
+    "counselor_closed_unanswered": frozenset(),
+    "counselor_follow_up": frozenset(),
     "counselor_timeout": frozenset(),
     "counselor_released": frozenset(),
     "flood_slow_down": frozenset(),

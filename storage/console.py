@@ -206,7 +206,7 @@ class ConsoleStore:
         action: str,
         now: datetime,
         *,
-        via: str = "console",
+        via: str,
         address: str | None = None,
     ) -> None:
         self.session.add(

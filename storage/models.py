@@ -203,7 +203,7 @@ class AuditRow(Base):
     counselor_id: Mapped[int | None] = mapped_column(Id, ForeignKey("counselors.id"))
     case_id: Mapped[int | None] = mapped_column(Id)
     action: Mapped[str] = mapped_column(String(32))
-    # "console", "api" or "cli"; the client address for logins.
+    # "console", "api", "telegram" (the counselors' group) or "cli"; the client address for logins.
     via: Mapped[str | None] = mapped_column(String(8))
     address: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]

@@ -115,7 +115,8 @@ class TestAlerts:
         assert await deliver_due(app, telegram.bot, None) == 0
 
         async with app.sessions() as session:
-            actions = list((await session.execute(select(AuditRow.action))).scalars())
+            stmt = select(AuditRow.action).where(AuditRow.via == "telegram")
+            actions = list((await session.execute(stmt)).scalars())
         assert actions == ["telegram_claim", "telegram_reply"]
 
     async def test_claim_button_and_a_second_tap(

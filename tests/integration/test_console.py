@@ -315,7 +315,8 @@ class TestCaseWork:
         again = await console.post(f"/cases/{case_id}/reopen", data={"csrf": csrf})
         assert again.headers["location"].endswith("error=open")  # one open case per conversation
         await deliver_due(app, telegram.bot, None)
-        assert "tư vấn viên đã vào" in fake.delivered(70)[-1].lower()
+        # Told the truth: a counselor writes again about the earlier chat (the student did not ask now).
+        assert "nhắn lại cho bạn về cuộc trò chuyện lần trước" in fake.delivered(70)[-1]
 
     async def test_supervisor_sees_the_audit_log_counselors_do_not(
         self, app: App, console: httpx.AsyncClient

@@ -13,6 +13,7 @@ from handlers.handoff import (
     check_waiting,
     claim_case,
     post_counselor_reply,
+    reopen_case,
     resolve_case,
 )
 from handlers.models import CaseOutcome, CasePriority, CaseStatus, ConversationState, Counselor
@@ -132,3 +133,71 @@ class TestCounselorSide:
             await uow.commit()
         notice = list(store.outbox.values())[-1]
         assert "chưa ai nhận" in notice.text and "111" in notice.text
+
+
+SUPERVISOR = Counselor(id=3, name="sup", role="supervisor")
+
+
+class TestHonestPolicies:
+    """Issue 18 item 8: a counselor could reopen a case the student cancelled (the student was then
+    told "a counselor joined") and close an urgent case nobody had claimed (the student was told the
+    counselor "ended the chat")."""
+
+    async def test_an_urgent_case_nobody_claimed_is_closed_by_a_supervisor_only(
+        self, core: Core, store: InMemoryStore
+    ) -> None:
+        await handle_incoming(text("u", CRISIS), core=core)
+        case = only_case(store)
+        async with InMemoryUnitOfWork(store) as uow:
+            with pytest.raises(HandoffError) as refused:
+                await resolve_case(
+                    case.id, ANNA, CaseOutcome.OTHER, uow=uow, lib=core.library, now=core.clock()
+                )
+            assert refused.value.code == "claim_first"
+            await resolve_case(
+                case.id, SUPERVISOR, CaseOutcome.NO_RESPONSE, uow=uow, lib=core.library, now=core.clock()
+            )
+            await uow.commit()
+        told = list(store.outbox.values())[-1].text
+        assert "chưa có tư vấn viên nào nói chuyện được với bạn" in told and "111" in told
+        assert "đã kết thúc cuộc trò chuyện" not in told
+
+    async def test_a_waiting_case_closed_unclaimed_is_told_so(self, core: Core, store: InMemoryStore) -> None:
+        await handle_incoming(action("u", "talk_to_counselor"), core=core)
+        async with InMemoryUnitOfWork(store) as uow:
+            await resolve_case(
+                only_case(store).id, ANNA, CaseOutcome.OTHER, uow=uow, lib=core.library, now=core.clock()
+            )
+            await uow.commit()
+        assert "chưa có tư vấn viên nào" in list(store.outbox.values())[-1].text
+
+    async def test_a_cancelled_case_stays_closed_unless_urgent_and_a_supervisor_follows_up(
+        self, core: Core, store: InMemoryStore
+    ) -> None:
+        await handle_incoming(action("u", "talk_to_counselor"), core=core)
+        await handle_incoming(action("u", "cancel_case"), core=core)
+        normal = only_case(store)
+        for who in (ANNA, SUPERVISOR):
+            async with InMemoryUnitOfWork(store) as uow:
+                with pytest.raises(HandoffError) as refused:
+                    await reopen_case(
+                        normal.id, who, uow=uow, lib=core.library, policy=core.escalation, now=core.clock()
+                    )
+                assert refused.value.code == "student_cancelled"
+        await handle_incoming(text("v", CRISIS), core=core)
+        await handle_incoming(action("v", "cancel_case"), core=core)
+        (urgent,) = [c for c in store.cases.values() if c.priority is CasePriority.URGENT]
+        assert urgent.status is CaseStatus.CANCELLED
+        async with InMemoryUnitOfWork(store) as uow:
+            with pytest.raises(HandoffError):
+                await reopen_case(
+                    urgent.id, ANNA, uow=uow, lib=core.library, policy=core.escalation, now=core.clock()
+                )
+            await reopen_case(
+                urgent.id, SUPERVISOR, uow=uow, lib=core.library, policy=core.escalation, now=core.clock()
+            )
+            await uow.commit()
+        told = list(store.outbox.values())[-1].text
+        assert (
+            "nhắn lại cho bạn về cuộc trò chuyện lần trước" in told and "đã vào cuộc trò chuyện" not in told
+        )
