@@ -79,7 +79,7 @@ async def footprint(app: App, telegram: TelegramApp, fake: FakeTelegram, chat: i
         )
         assert first is not None
         await store.relabel(first, counselor.id, ["manipulation"], False, app.core.clock())
-        await store.audit(counselor.id, case.id, "open", app.core.clock())
+        await store.audit(counselor.id, case.id, "open", app.core.clock(), via="console")
         await session.commit()
     await deliver_alerts(app, telegram.bot, GROUP, None)
 

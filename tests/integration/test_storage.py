@@ -239,7 +239,7 @@ class TestCasesAndOutbox:
             await uow.users.touch("u_c", Channel.TELEGRAM, "77", NOW)
             conv = await uow.conversations.open("u_c", NOW)
             case = await uow.cases.open(conv.id, CasePriority.URGENT, "crisis", NOW)
-            anna = await uow.counselors.add("anna", "counselor", "a" * 64, NOW)
+            anna = await uow.counselors.add("anna", "counselor", "a" * 64, NOW, NOW + timedelta(days=1))
             escalated = await uow.conversations.by_id(conv.id)
             assert escalated is not None and escalated.escalated_at == NOW
             binh = await uow.counselors.add("binh", "counselor", "b" * 64, NOW)
@@ -255,7 +255,7 @@ class TestCasesAndOutbox:
         results = await asyncio.gather(claim(anna.id), claim(binh.id))
         assert sorted(results) == [False, True]
         async with make() as uow:
-            assert (await uow.counselors.by_token_hash("a" * 64)) == anna
+            assert (await uow.counselors.by_token_hash("a" * 64, NOW)) == anna
             first = await uow.outbox.add("u_c", Channel.TELEGRAM, "một", (), NOW)
             await uow.outbox.add("u_c", Channel.ZALO, "zalo", (), NOW)
             await uow.commit()
