@@ -44,9 +44,11 @@ from nlu.fingerprint import Fingerprinter
 from nlu.flags import RedFlagDetector
 from nlu.ocr import OcrLimits, TesseractReader
 from storage.cases import SqlAlchemyCounselorRepository
+from storage.chat_ids import ChatIdCipher, ChatIdKeyError
 from storage.console import ConsoleStore
 from storage.engine import database_url, make_engine, make_session_factory
 from storage.migrate import upgrade
+from storage.repositories import SqlAlchemyUserRepository
 from storage.uow import SqlAlchemyUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -253,6 +255,28 @@ async def open_engine(settings: Settings) -> AsyncEngine:
     return engine
 
 
+async def encrypt_chat_ids(
+    settings: Settings, sessions: async_sessionmaker[Any], chat_ids: ChatIdCipher
+) -> None:
+    """Check the key against the chat ids stored, and encrypt those an older notalone stored in clear
+    (a no-op once done). A database that cannot be written still lets the bot start."""
+    try:
+        async with sessions() as session:
+            done = await SqlAlchemyUserRepository(session, chat_ids).encrypt_clear_chat_ids()
+            await session.commit()
+    except ChatIdKeyError:
+        raise StartupError(
+            f"the chat ids in {where(settings)} were encrypted with another key: set "
+            "NOTALONE_PRIVACY__PSEUDONYM_KEY to the key this database was written with (without it, "
+            f"the one in {settings.storage.data_dir / 'pseudonym.key'})"
+        ) from None
+    except (SQLAlchemyError, OSError) as exc:
+        log.warning("chat ids not encrypted at start", extra={"error": type(exc).__name__})
+        return
+    if done:
+        log.info("%d chat ids stored in clear are now encrypted", done)
+
+
 # Scenarios that need no scam guide: ordinary messages, and self-harm (it has its crisis guide).
 NO_GUIDE_SCENARIOS = frozenset({"everyday", "self_harm"})
 
@@ -312,12 +336,18 @@ async def build_app(settings: Settings, on_training: Callable[[GuidanceLibrary],
     if settings.storage.url is None:
         ensure_data_dir(settings)
     key = pseudonym_key(settings)
+    chat_ids = ChatIdCipher.derive(key)
     engine = await open_engine(settings)
     sessions = make_session_factory(engine)
+    try:
+        await encrypt_chat_ids(settings, sessions, chat_ids)
+    except StartupError:
+        await engine.dispose()
+        raise
     core = Core(
         classifier=classifier,
         library=library,
-        uow=partial(SqlAlchemyUnitOfWork, sessions),
+        uow=partial(SqlAlchemyUnitOfWork, sessions, chat_ids),
         pseudonym=lambda channel, platform_id: pseudonymize(channel, platform_id, key=key),
         clock=now_utc,
         limits=Limits(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import bindparam, delete, exists, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +22,9 @@ from handlers.models import (
     StoredMessage,
     User,
 )
+from storage.chat_ids import PREFIX, ChatIdCipher
 from storage.models import (
+    Base,
     CaseRow,
     ConversationRow,
     DeliveryRow,
@@ -34,30 +36,78 @@ from storage.models import (
 
 
 class SqlAlchemyUserRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    """Users, their chat ids encrypted in the table and in clear in the `User`s returned."""
+
+    def __init__(self, session: AsyncSession, chat_ids: ChatIdCipher) -> None:
         self.session = session
+        self.chat_ids = chat_ids
         # What a student wrote was deleted: the unit of work scrubs the database files after commit.
         self.erased = False
+
+    def _user(self, row: UserRow) -> User:
+        chat_id = None if row.chat_id is None else self.chat_ids.decrypt(row.id, row.chat_id)
+        return User(
+            id=row.id,
+            channel=Channel(row.channel),
+            chat_id=chat_id,
+            created_at=row.created_at,
+            last_seen_at=row.last_seen_at,
+        )
 
     async def get(self, user_id: str) -> User | None:
         """The user with this pseudonymous id, if any."""
         row = await self.session.get(UserRow, user_id)
-        return User.model_validate(row, from_attributes=True) if row else None
+        return self._user(row) if row else None
 
     async def touch(self, user_id: str, channel: Channel, chat_id: str | None, now: datetime) -> User:
         """Create the user or update when it was last seen (and its delivery chat id)."""
         row = await self.session.get(UserRow, user_id)
         if row is None:
-            row = UserRow(
-                id=user_id, channel=channel.value, chat_id=chat_id, created_at=now, last_seen_at=now
-            )
+            sealed = None if chat_id is None else self.chat_ids.encrypt(user_id, chat_id)
+            row = UserRow(id=user_id, channel=channel.value, chat_id=sealed, created_at=now, last_seen_at=now)
             self.session.add(row)
         else:
             row.last_seen_at = now
-            if chat_id is not None:
-                row.chat_id = chat_id
+            # Written again only when it changed or is still in clear (a fresh nonce would change it).
+            stored = row.chat_id
+            if chat_id is not None and (
+                stored is None
+                or not self.chat_ids.encrypted(stored)
+                or self.chat_ids.decrypt(user_id, stored) != chat_id
+            ):
+                row.chat_id = self.chat_ids.encrypt(user_id, chat_id)
         await self.session.flush()
-        return User.model_validate(row, from_attributes=True)
+        return self._user(row)
+
+    async def encrypt_clear_chat_ids(self) -> int:
+        """Check that a stored chat id decrypts with this key (ChatIdKeyError otherwise), then encrypt
+        the chat ids an older notalone stored in clear; how many there were."""
+        sample = await self.session.execute(
+            select(UserRow.id, UserRow.chat_id).where(UserRow.chat_id.like(f"{PREFIX}%")).limit(1)
+        )
+        for user_id, stored in sample:
+            if stored is not None:
+                self.chat_ids.decrypt(user_id, stored)
+        found = await self.session.execute(
+            select(UserRow.id, UserRow.chat_id).where(
+                UserRow.chat_id.is_not(None), UserRow.chat_id.not_like(f"{PREFIX}%")
+            )
+        )
+        rows = [
+            {"user": user_id, "clear": clear, "sealed": self.chat_ids.encrypt(user_id, clear)}
+            for user_id, clear in found
+            if clear is not None
+        ]
+        if rows:
+            users = Base.metadata.tables["users"]
+            # Only where the value is still the clear one (another worker may be starting as well).
+            stmt = (
+                update(users)
+                .where(users.c.id == bindparam("user"), users.c.chat_id == bindparam("clear"))
+                .values(chat_id=bindparam("sealed"))
+            )
+            await self.session.execute(stmt, rows)
+        return len(rows)
 
     async def delete(self, user_id: str) -> bool:
         """Delete the user and everything stored about them; False when there was nothing."""

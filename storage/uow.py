@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.ports import StorageUnavailable
 from storage.cases import SqlAlchemyCaseRepository, SqlAlchemyCounselorRepository, SqlAlchemyOutboxRepository
+from storage.chat_ids import ChatIdCipher
 from storage.fingerprints import SqlAlchemyFingerprintRepository
 from storage.inbox import SqlAlchemyInboxRepository
 from storage.repositories import (
@@ -37,13 +38,14 @@ class SqlAlchemyUnitOfWork:
     fingerprints: SqlAlchemyFingerprintRepository
     inbox: SqlAlchemyInboxRepository
 
-    def __init__(self, session_factory: async_sessionmaker[Any]) -> None:
+    def __init__(self, session_factory: async_sessionmaker[Any], chat_ids: ChatIdCipher) -> None:
         self._factory = session_factory
+        self._chat_ids = chat_ids
         self._session: AsyncSession | None = None
 
     async def __aenter__(self) -> Self:
         self._session = self._factory()
-        self.users = SqlAlchemyUserRepository(self._session)
+        self.users = SqlAlchemyUserRepository(self._session, self._chat_ids)
         self.conversations = SqlAlchemyConversationRepository(self._session)
         self.messages = SqlAlchemyMessageRepository(self._session)
         self.feedback = SqlAlchemyFeedbackRepository(self._session)

@@ -1,5 +1,5 @@
 """Data at rest (issue 18): ids never reused after a deletion, and migration 0010 keeps every row; the
-SQLite files readable by their owner only, with no trace of deleted text."""
+SQLite files readable by their owner only, with no trace of deleted text; platform chat ids encrypted."""
 
 from __future__ import annotations
 
@@ -16,14 +16,17 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from pydantic import SecretStr
 from sqlalchemy import MetaData, Table, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Update
 
-from bot.main import App, build_app
+from bot.main import App, StartupError, build_app
 from bot.settings import load_settings
+from bot.telegram.outbox import deliver_due
 from bot.web import TelegramApp
+from handlers.handoff import claim_case, post_counselor_reply
 from handlers.models import Channel
 from storage.migrate import current_revision, downgrade, head_revision, upgrade
 from storage.models import Base
@@ -333,3 +336,81 @@ class TestDeletedTextIsGone:
         assert await app.purge_expired() == 1
 
         assert files_holding(app, marker) == []
+
+
+CHAT = 7_123_456_789
+
+
+async def raw_chat_ids(app: App) -> list[str]:
+    """users.chat_id as stored, read past the repositories."""
+    async with app.engine.connect() as conn:
+        return list((await conn.execute(text("SELECT chat_id FROM users ORDER BY id"))).scalars())
+
+
+async def counselor_replies(
+    app: App, telegram: TelegramApp, fake: FakeTelegram, chat: int, reply: str
+) -> list[str]:
+    """A counselor claims the student's case and answers; what the student's chat received."""
+    counselor = await app.add_counselor_token("anna", "counselor", f"hash-{chat}")
+    async with app.core.uow() as uow:
+        conversation = await uow.conversations.current(app.core.pseudonym(Channel.TELEGRAM, str(chat)))
+        assert conversation is not None
+        case = await uow.cases.active_for(conversation.id)
+        assert case is not None
+        await claim_case(case.id, counselor, uow=uow, lib=app.library, now=app.core.clock())
+        await post_counselor_reply(case.id, counselor, reply, uow=uow, now=app.core.clock())
+        await uow.commit()
+    await deliver_due(app, telegram.bot, None)
+    return fake.delivered(chat)
+
+
+class TestChatIdsEncrypted:
+    async def test_the_chat_id_is_not_stored_in_clear_and_a_counselors_reply_arrives(
+        self, app: App, telegram: TelegramApp, fake: FakeTelegram
+    ) -> None:
+        await process(telegram, fake.message_update(CHAT, CRISIS))
+        stored = await raw_chat_ids(app)
+        assert len(stored) == 1 and str(CHAT) not in stored[0] and stored[0].startswith("v1:")
+        assert "Chị đây" in (await counselor_replies(app, telegram, fake, CHAT, "Chị đây, em đừng sợ."))[-1]
+
+    async def test_chat_ids_stored_in_clear_are_read_and_encrypted_at_start(
+        self, app: App, telegram: TelegramApp, fake: FakeTelegram
+    ) -> None:
+        await process(telegram, fake.message_update(CHAT, CRISIS))
+        await process(telegram, fake.message_update(CHAT + 1, "chào bạn"))
+        async with app.engine.begin() as conn:  # as notalone stored them before
+            for chat in (CHAT, CHAT + 1):
+                user = app.core.pseudonym(Channel.TELEGRAM, str(chat))
+                await conn.execute(
+                    text("UPDATE users SET chat_id = :c WHERE id = :u"), {"c": str(chat), "u": user}
+                )
+        assert sorted(await raw_chat_ids(app)) == sorted([str(CHAT), str(CHAT + 1)])
+        # Still delivered from the clear value.
+        assert "Chị đây" in (await counselor_replies(app, telegram, fake, CHAT, "Chị đây, em đừng sợ."))[-1]
+
+        again = await build_app(app.settings)
+        await again.close()
+        stored = await raw_chat_ids(app)
+        assert all(s.startswith("v1:") and str(CHAT) not in s for s in stored), stored
+
+    async def test_a_student_writing_again_re_encrypts_a_clear_chat_id(
+        self, app: App, telegram: TelegramApp, fake: FakeTelegram
+    ) -> None:
+        await process(telegram, fake.message_update(CHAT, "chào bạn"))
+        async with app.engine.begin() as conn:
+            await conn.execute(text("UPDATE users SET chat_id = :c"), {"c": str(CHAT)})
+        await process(telegram, fake.message_update(CHAT, "bạn ơi"))
+        (stored,) = await raw_chat_ids(app)
+        assert stored.startswith("v1:") and str(CHAT) not in stored
+
+    async def test_another_key_stops_the_start_and_names_the_setting(
+        self, app: App, telegram: TelegramApp, fake: FakeTelegram
+    ) -> None:
+        await process(telegram, fake.message_update(CHAT, "chào bạn"))
+        privacy = app.settings.privacy.model_copy(
+            update={"pseudonym_key": SecretStr("another-key-" + "x" * 20)}
+        )
+        with pytest.raises(StartupError) as raised:
+            await build_app(app.settings.model_copy(update={"privacy": privacy}))
+        assert "NOTALONE_PRIVACY__PSEUDONYM_KEY" in str(raised.value)
+        assert str(CHAT) not in str(raised.value) and raised.value.__cause__ is None

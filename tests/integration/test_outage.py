@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from bot.main import App
 from bot.telegram.app import build_application
 from bot.web import SECRET_HEADER, WEBHOOK_PATH, create_web_app
+from handlers.models import Channel
 from storage.models import ConversationRow, MessageRow, OutboxRow, UserRow
 from tests.conftest import CRISIS, SCAM
 from tests.integration.conftest import pg_database, serving
@@ -71,7 +72,7 @@ async def test_a_minute_of_429_500_and_timeouts_delays_replies_but_loses_and_rep
     async with app.sessions() as session:
         rows = (
             await session.execute(
-                select(UserRow.chat_id, MessageRow.direction, MessageRow.text)
+                select(UserRow.id, MessageRow.direction, MessageRow.text)
                 .join(ConversationRow, ConversationRow.user_id == UserRow.id)
                 .join(MessageRow, MessageRow.conversation_id == ConversationRow.id)
                 .order_by(MessageRow.id)
@@ -80,7 +81,7 @@ async def test_a_minute_of_429_500_and_timeouts_delays_replies_but_loses_and_rep
     assert sum(1 for r in rows if r.direction == "in") == len(CHATS) * len(TEXTS)
     repeated = 0
     for chat in CHATS:
-        mine = [r for r in rows if r.chat_id == str(chat)]
+        mine = [r for r in rows if r.id == app.core.pseudonym(Channel.TELEGRAM, str(chat))]
         assert [r.text for r in mine if r.direction == "in"] == TEXTS
         replies = [r.text or "" for r in mine if r.direction == "out"]
         repeated += repeats(fake.delivered(chat), replies, chat)

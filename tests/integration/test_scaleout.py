@@ -30,6 +30,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from bot.web import SECRET_HEADER
+from storage.chat_ids import ChatIdCipher
 from tests.conftest import CRISIS, SCAM
 from tests.integration.conftest import free_port, pg_database
 from tests.integration.fake_telegram import FakeTelegram
@@ -41,6 +42,7 @@ NOTALONE = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "no
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 LOCATIONS = ROOT / "deploy" / "nginx" / "notalone-locations.conf"
 SECRET = "s3cret-scaleout-webhook"
+PSEUDONYM_KEY = "workers-under-test-pseudonym-key-" + "k" * 16
 # Short leases, so a killed worker's updates and replies are taken over within the test; long
 # enough that a live worker on this busy 2-core machine (two workers, nginx, PostgreSQL and the
 # driver) keeps them.
@@ -99,7 +101,7 @@ def worker_env(
     env |= {
         "NOTALONE_NLU__CACHE_DIR": str(nlu_cache),
         "NOTALONE_STORAGE__URL": db_url,
-        "NOTALONE_PRIVACY__PSEUDONYM_KEY": "workers-under-test-pseudonym-key-" + "k" * 16,
+        "NOTALONE_PRIVACY__PSEUDONYM_KEY": PSEUDONYM_KEY,
         "NOTALONE_TELEGRAM__TOKEN": fake.token,
         "NOTALONE_TELEGRAM__API_BASE_URL": fake.url,
         "NOTALONE_TELEGRAM__PUBLIC_BASE_URL": public_url,
@@ -211,13 +213,15 @@ class Cluster:
     async def transcripts(self) -> dict[int, list[tuple[str, str]]]:
         """Per Telegram chat: (direction, text) of every stored message, in the order stored."""
         rows = await self.query(
-            "SELECT u.chat_id, m.direction, m.text FROM messages m"
+            "SELECT u.id, u.chat_id, m.direction, m.text FROM messages m"
             " JOIN conversations c ON c.id = m.conversation_id JOIN users u ON u.id = c.user_id"
             " ORDER BY m.id"
         )
+        chat_ids = ChatIdCipher.derive(PSEUDONYM_KEY.encode())  # stored encrypted, as bot/main.py does
         found: dict[int, list[tuple[str, str]]] = {}
         for row in rows:
-            found.setdefault(int(row["chat_id"]), []).append((row["direction"], row["text"] or ""))
+            chat = int(chat_ids.decrypt(row["id"], row["chat_id"]))
+            found.setdefault(chat, []).append((row["direction"], row["text"] or ""))
         return found
 
 

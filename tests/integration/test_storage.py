@@ -24,6 +24,7 @@ from handlers.models import (
 from handlers.ports import StorageUnavailable
 from handlers.privacy import pseudonymize
 from handlers.triage import Core, handle_incoming
+from storage.chat_ids import ChatIdCipher
 from storage.engine import make_session_factory
 from storage.migrate import current_revision, downgrade, head_revision, upgrade
 from storage.uow import SqlAlchemyUnitOfWork
@@ -35,7 +36,7 @@ NOW = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)
 
 
 def uow_factory(engine: AsyncEngine) -> partial[SqlAlchemyUnitOfWork]:
-    return partial(SqlAlchemyUnitOfWork, make_session_factory(engine))
+    return partial(SqlAlchemyUnitOfWork, make_session_factory(engine), ChatIdCipher.derive(b"test-key"))
 
 
 async def tables(engine: AsyncEngine) -> set[str]:
