@@ -66,38 +66,24 @@ UNLIMITED_SENDS = 1_000_000
 
 # The load: students, a fake Telegram that notes when each chat's answer arrives ----------------------
 @dataclass
-class Pending:
-    reply: asyncio.Future[float]
-    opened: bool
-
-
-@dataclass
 class TimedTelegram(FakeTelegram):
-    """The fake Bot API; a student waiting on a chat learns when that chat's next reply arrives.
-
-    `marker`: the call that opens a turn (notalone sends sendChatAction first), so a second reply of
-    the previous turn is not taken for the answer to the next message; None: the first sendMessage.
+    """The fake Bot API; a student waiting on a chat learns when that chat's next reply arrives (the
+    first sendMessage after the update: notalone answers a text with one message, as the echo bot does).
     """
 
-    marker: str | None = None
-    pending: dict[int, Pending] = field(default_factory=dict)
+    pending: dict[int, asyncio.Future[float]] = field(default_factory=dict)
 
     def expect(self, chat_id: int) -> asyncio.Future[float]:
         reply: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self.pending[chat_id] = Pending(reply, opened=self.marker is None)
+        self.pending[chat_id] = reply
         return reply
 
     async def _result(self, method: str, params: dict[str, Any]) -> Any:
         now = time.perf_counter()
-        chat = int(params.get("chat_id") or 0)
-        waiting = self.pending.get(chat)
-        if waiting is not None:
-            if method == self.marker:
-                waiting.opened = True
-            elif method == "sendMessage" and waiting.opened:
-                del self.pending[chat]
-                if not waiting.reply.done():
-                    waiting.reply.set_result(now)
+        if method == "sendMessage":
+            waiting = self.pending.pop(int(params.get("chat_id") or 0), None)
+            if waiting is not None and not waiting.done():
+                waiting.set_result(now)
         return await super()._result(method, params)
 
 
@@ -283,7 +269,7 @@ class Result:
 
 async def run_system(system: str, args: argparse.Namespace) -> Result:
     """One system from scratch: fresh fake, fresh database and bot process, warm-up, then the timed load."""
-    fake = TimedTelegram(marker=None if system == "echo" else "sendChatAction")
+    fake = TimedTelegram()
     await fake.start()
     try:
         with tempfile.TemporaryDirectory(prefix=f"bench-{system}-") as tmp:

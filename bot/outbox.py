@@ -68,6 +68,25 @@ async def deliver_items(
     return sent
 
 
+async def deliver_leased(
+    app: App, items: tuple[OutboxItem, ...], send: Send, *, now: datetime | None = None
+) -> int:
+    """Send items already leased to this worker (with the turn that queued them), in order, each
+    marked as it goes; the first that cannot be sent holds back the rest (their lease runs out and
+    the background worker sends them after it)."""
+    now = now or app.core.clock()
+    await _flush_unmarked(app)
+    sent = 0
+    for n, item in enumerate(items):
+        # The items after this one keep their lease from now (a slow send must not let another worker
+        # take them).
+        waiting = [i.id for i in items[n + 1 :]]
+        if not await _deliver_one(app, item, None, send, now, waiting):
+            break
+        sent += 1
+    return sent
+
+
 async def deliver_turn(
     app: App, channel: Channel, user_id: str, send_all: SendAll, *, now: datetime | None = None
 ) -> int:

@@ -261,6 +261,9 @@ class Incoming(Frozen):
     # The channel delivers replies from the outbox: the turn's replies are queued in the same
     # transaction that records them, so a crash after it loses no reply and sends none twice.
     queue_replies: bool = False
+    # The channel sends the turn's queued replies itself at once: they are leased to it for this many
+    # seconds in that same transaction (Turn.leased), instead of in one more.
+    lease_replies_s: float | None = None
 
 
 class Button(Frozen):
@@ -288,6 +291,9 @@ class Turn(Frozen):
     duplicate: bool = False
     # The replies are in the outbox (Incoming.queue_replies): the channel delivers them from there.
     queued: bool = False
+    # The student's due outbox items, the turn's replies among them, leased to the channel in the
+    # turn's transaction (Incoming.lease_replies_s), oldest first.
+    leased: tuple[OutboxItem, ...] = ()
 
 
 class InboxItem(Frozen):

@@ -6,7 +6,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from handlers import choices, feedback, followup, handoff, practice, waves
@@ -24,6 +24,7 @@ from handlers.models import (
     FollowUp,
     Incoming,
     MessageKind,
+    OutboxItem,
     Reply,
     Severity,
     Turn,
@@ -43,6 +44,8 @@ from handlers.replies import buttons, fit
 from handlers.text import CleanText, clean_text, is_blank
 
 log = logging.getLogger(__name__)
+# At most this many of a student's due outbox items are leased with a turn (a turn makes one or two).
+LEASE_LIMIT = 20
 SMALL_TALK_WORDS = 3
 # Context key: the introduction (who the bot is, what it keeps) is still to be given, because the
 # first contact was a crisis and that turn is kept to the crisis alone.
@@ -142,8 +145,8 @@ async def handle_incoming(msg: Incoming, *, core: Core) -> Turn:
         if action is None and msg.numbered and msg.kind is MessageKind.TEXT:
             picked = await _numbered_choice(cleaned.text, conversation, incoming_id, uow, lib)
             if isinstance(picked, Reply):
-                await _store_replies([picked], msg, conversation, user_id, uow, core)
-                return Turn(replies=(picked,), user_id=user_id, queued=msg.queue_replies)
+                leased = await _store_replies([picked], msg, conversation, user_id, uow, core)
+                return Turn(replies=(picked,), user_id=user_id, queued=msg.queue_replies, leased=leased)
             action = picked
         if _mirrored(conversation, action, msg.kind, cleaned.text, core):
             await handoff.mirror_student_message(
@@ -184,15 +187,22 @@ async def handle_incoming(msg: Incoming, *, core: Core) -> Turn:
             await uow.messages.attach_analysis(incoming_id, outcome.analysis)
         if context != conversation.context:
             await uow.conversations.set_context(conversation.id, context, core.clock())
-        await _store_replies(replies, msg, conversation, user_id, uow, core)
-    return Turn(replies=tuple(replies), analysis=outcome.analysis, user_id=user_id, queued=msg.queue_replies)
+        leased = await _store_replies(replies, msg, conversation, user_id, uow, core)
+    return Turn(
+        replies=tuple(replies),
+        analysis=outcome.analysis,
+        user_id=user_id,
+        queued=msg.queue_replies,
+        leased=leased,
+    )
 
 
 async def _store_replies(
     replies: list[Reply], msg: Incoming, conversation: Conversation, user_id: str, uow: UnitOfWork, core: Core
-) -> None:
-    """Store the turn's replies in the transcript (and the outbox, for a channel that sends from it),
-    mark the delivery answered, and commit: all of it happens, or none."""
+) -> tuple[OutboxItem, ...]:
+    """Store the turn's replies in the transcript (and the outbox, for a channel that sends from it,
+    leased to it when it sends them at once), mark the delivery answered, and commit: all of it
+    happens, or none. The leased items (the student's due ones, oldest first) are returned."""
     now = core.clock()
     for reply in replies:
         await uow.messages.add(
@@ -205,9 +215,14 @@ async def _store_replies(
         )
         if msg.queue_replies:
             await uow.outbox.add(user_id, msg.channel, reply.text, reply.buttons, now)
+    leased: list[OutboxItem] = []
+    if msg.queue_replies and msg.lease_replies_s and replies:
+        until = now + timedelta(seconds=msg.lease_replies_s)
+        leased = await uow.outbox.take_due(msg.channel, now, until, LEASE_LIMIT, user_id=user_id)
     if msg.delivery_id:
         await uow.deliveries.answered(msg.channel, msg.delivery_id)
     await uow.commit()
+    return tuple(leased)
 
 
 async def _resume(msg: Incoming, user_id: str, uow: UnitOfWork) -> tuple[Conversation, int, bool] | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +15,7 @@ from telegram.ext import ContextTypes
 
 from bot.main import App
 from bot.telegram.calls import call_api
-from bot.telegram.outbox import deliver_due
+from bot.telegram.outbox import deliver_due, deliver_leased_to
 from bot.telegram.render import hotline_keyboard, keyboard, text_of
 from handlers.models import Channel, Incoming, MessageKind, Reply
 from handlers.ports import StorageUnavailable
@@ -96,11 +98,17 @@ async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, msg: Incom
     chat = update.effective_chat
     assert chat is not None
     try:
-        turn = await svc.app.handle(msg)
+        # The replies are sent right after the turn: leased to this worker in the turn's transaction.
+        lease = svc.app.settings.workers.outbox_lease_s
+        turn = await svc.app.handle(msg.model_copy(update={"lease_replies_s": lease}))
         replies = [] if turn.queued else list(turn.replies)
-        if turn.queued:
-            # The replies were queued with the turn: sent now, or by the outbox worker if Telegram
-            # cannot take them now (a stop in between loses none of them).
+        if turn.leased:
+            # The replies were queued and leased to this worker with the turn: sent now, or by the
+            # outbox worker once the lease runs out if Telegram cannot take them now.
+            await deliver_leased_to(svc.app, context.bot, svc.public_base_url, turn.leased, chat.id)
+        elif turn.queued:
+            # Queued with the turn but not leased (an earlier item of this student is another
+            # worker's now, or the turn had no reply): sent now if due, else by the outbox worker.
             await deliver_due(svc.app, context.bot, svc.public_base_url, user_id=turn.user_id)
     except StorageUnavailable as exc:
         if svc.inbox:
@@ -166,16 +174,34 @@ async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         return
     kind = kind_of(message)
     text = strip_mention(message.text or message.caption or "", svc.bot_username) or None
-    if kind in (MessageKind.TEXT, MessageKind.COMMAND, MessageKind.IMAGE):
-        try:
-            await context.bot.send_chat_action(update.effective_chat.id, ChatAction.TYPING)
-        except TelegramError:
-            pass  # only a courtesy: an outage of the Bot API must not stop the message being handled
-    msg = incoming(update, kind, text=text)
-    if kind is MessageKind.IMAGE:
-        image, error = await download_image(message, context, svc.app.core.limits.max_image_mb * 1_000_000)
-        msg = msg.model_copy(update={"image": image, "image_error": error})
-    await deliver(update, context, msg)
+    typing = (
+        asyncio.create_task(
+            typing_later(context, update.effective_chat.id, svc.app.settings.telegram.typing_after_s)
+        )
+        if kind in (MessageKind.TEXT, MessageKind.COMMAND, MessageKind.IMAGE)
+        else None
+    )
+    try:
+        msg = incoming(update, kind, text=text)
+        if kind is MessageKind.IMAGE:
+            limit = svc.app.core.limits.max_image_mb * 1_000_000
+            image, error = await download_image(message, context, limit)
+            msg = msg.model_copy(update={"image": image, "image_error": error})
+        await deliver(update, context, msg)
+    finally:
+        if typing is not None:
+            typing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await typing
+
+
+async def typing_later(context: ContextTypes.DEFAULT_TYPE, chat_id: int, after_s: float) -> None:
+    """Show "typing…" once the answer has taken `after_s` (cancelled when it is sent): most answers
+    come sooner, and the Bot API call would only slow them down."""
+    await asyncio.sleep(after_s)
+    # Once asked for, the call is let finish (cancelling it mid-request would drop the connection).
+    with contextlib.suppress(TelegramError):  # a courtesy: a Bot API outage must not stop the turn
+        await asyncio.shield(context.bot.send_chat_action(chat_id, ChatAction.TYPING))
 
 
 async def download_image(

@@ -9,10 +9,10 @@ from typing import Any
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
 from bot.main import App
-from bot.outbox import TryLater, Undeliverable, deliver_items
+from bot.outbox import TryLater, Undeliverable, deliver_items, deliver_leased
 from bot.telegram.calls import call_api
 from bot.telegram.render import keyboard
-from handlers.models import Channel
+from handlers.models import Channel, OutboxItem
 
 # A failed send is tried again at once this many times (short waits) before the outbox retries it later.
 QUICK_ATTEMPTS = 3
@@ -48,3 +48,15 @@ async def deliver_due(
         await translated(lambda: bot.send_message(int(user.chat_id), item.text, reply_markup=markup))
 
     return await deliver_items(app, Channel.TELEGRAM, "student", send, now=now, user_id=user_id)
+
+
+async def deliver_leased_to(
+    app: App, bot: Any, public_base_url: str | None, items: tuple[OutboxItem, ...], chat_id: int
+) -> int:
+    """Send a turn's leased items to the chat the student wrote from (no lookup of the user row)."""
+
+    async def send(item: OutboxItem, _user: Any) -> None:
+        markup = keyboard(item.buttons, public_base_url)
+        await translated(lambda: bot.send_message(chat_id, item.text, reply_markup=markup))
+
+    return await deliver_leased(app, items, send)

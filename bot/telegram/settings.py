@@ -18,6 +18,8 @@ class TelegramSettings(BaseModel):
     # is registered there and the call-111 page is linked from there. None: polling, callback button.
     public_base_url: str | None = None
     poll_timeout_s: int = Field(default=30, ge=0, le=60)
+    # "typing…" is shown only when an answer takes longer than this (0: always, before answering).
+    typing_after_s: float = Field(default=1.0, ge=0, le=10)
     # Outgoing messages per second over all chats (Telegram's limit is about 30).
     max_sends_per_second: int = Field(default=25, ge=1, le=30)
     # The counselors' group (a supergroup with topics, the bot an admin who can manage topics): each

@@ -175,8 +175,12 @@ class FakeTelegram:
         params: dict[str, Any] = {}
         for key, value in form.items():
             raw = str(value)
-            # PTB sends objects and lists as JSON, everything else as plain strings.
-            params[key] = json.loads(raw) if raw[:1] in "{[" or raw in ("true", "false") else raw
+            # PTB sends objects and lists as JSON, everything else as plain strings (a text may start
+            # with "[" too: "[21:03] Nam: ...").
+            params[key] = raw
+            if raw[:1] in "{[" or raw in ("true", "false"):
+                with contextlib.suppress(json.JSONDecodeError):
+                    params[key] = json.loads(raw)
         return params
 
     async def _handle(self, request: web.Request) -> web.Response:

@@ -241,6 +241,8 @@ async def cluster(tmp_path: Path, nlu_cache: Path) -> AsyncIterator[Cluster]:
         f"http://127.0.0.1:{proxy_port}",
         WORKERS__LEASE_S=str(LEASE_S),
         WORKERS__OUTBOX_LEASE_S=str(OUTBOX_LEASE_S),
+        # "typing…" before every answer: the kill test hangs that call to land inside a turn.
+        TELEGRAM__TYPING_AFTER_S="0",
     )
     (tmp_path / "config.yaml").write_text("storage:\n  data_dir: data\n", encoding="utf-8")
     found = Cluster(fake=fake, db_url=db_url, tmp=tmp_path, env=env, proxy=f"http://127.0.0.1:{proxy_port}")

@@ -59,7 +59,18 @@ class TestMessages:
         rows = answer["reply_markup"]["inline_keyboard"]
         assert [len(r) for r in rows] == [1, 1, 1, 2]
         assert "parse_mode" not in answer  # plain text: nothing the student typed can break it
-        assert fake.sent("sendChatAction", 42)[0]["action"] == "typing"
+
+    async def test_typing_only_when_the_answer_takes_long(
+        self, telegram: TelegramApp, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Issue 20: a Bot API call per turn for "typing…" that a quick answer makes pointless.
+        settings = telegram.bot_data["notalone"].app.settings.telegram
+        monkeypatch.setattr(settings, "typing_after_s", 30.0)
+        await process(telegram, fake.message_update(43, SCAM))
+        assert fake.sent(chat_id=43) and not fake.sent("sendChatAction", 43)
+        monkeypatch.setattr(settings, "typing_after_s", 0.0)
+        await process(telegram, fake.message_update(44, SCAM))
+        assert fake.sent("sendChatAction", 44)[0]["action"] == "typing"
 
     async def test_crisis_first_reply_offers_111_first(
         self, telegram: TelegramApp, fake: FakeTelegram
