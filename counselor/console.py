@@ -184,11 +184,9 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
         async with deps.sessions() as session:
             store = ConsoleStore(session)
             found = await store.login(name)
-            who_id = found.counselor.id if found else None
             if await store.blocked(list(keys), now):
-                # No password check while waiting: the same quick answer for any name, real or not.
-                await store.audit(who_id, None, "login_wait", now, via="console", address=address)
-                await session.commit()
+                # No password check while waiting: the same quick answer for any name, real or not,
+                # and nothing written (a flood of tries must not grow the database).
                 return RedirectResponse("/console/login?error=wait", status_code=303)
             # An unknown name costs the same check as a known one: the timing tells nothing.
             ok = await verify(
@@ -196,6 +194,7 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
             )
             if found is None or not found.password_hash or not ok:
                 await store.failed(keys, now)
+                who_id = found.counselor.id if found else None
                 await store.audit(who_id, None, "login_failed", now, via="console", address=address)
                 await session.commit()
                 return RedirectResponse("/console/login?error=wrong", status_code=303)

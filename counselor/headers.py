@@ -45,14 +45,16 @@ def add_security_headers(app: FastAPI, csp: str) -> None:
 
 
 def same_origin_posts(app: FastAPI) -> None:
-    """Refuse (403) a POST another site's page made: its Origin names another host than ours."""
+    """Refuse (403) a POST another site's page made: its Origin names another host than ours (by
+    name: a proxy may pass the Host header without the public port)."""
 
     @app.middleware("http")
     async def same_origin(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         if request.method == "POST":
             origin = request.headers.get("origin")
+            ours = urlsplit(f"//{request.headers.get('host', '')}").hostname
             cross = (
-                urlsplit(origin).netloc != request.headers.get("host", "")
+                urlsplit(origin).hostname != ours or ours is None
                 if origin is not None
                 else request.headers.get("sec-fetch-site") == "cross-site"
             )

@@ -190,6 +190,9 @@ class TestLogin:
         assert sandboxed.status_code == 403
         ours = await console.post("/login", data=data, headers={"Origin": "http://testserver"})
         assert ours.headers["location"] == "/console/"
+        # Behind a proxy that passes Host without the public port, our own page still posts.
+        ported = await console.post("/login", data=data, headers={"Origin": "https://testserver:8443"})
+        assert ported.headers["location"] == "/console/"
 
     async def test_every_answer_carries_the_security_headers(self, console: httpx.AsyncClient) -> None:
         # Issue 18 item 8: no CSP, frame, nosniff, referrer or cache headers on console pages.
