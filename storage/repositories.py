@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, exists, select, update
@@ -34,6 +34,9 @@ from storage.models import (
     UserRow,
 )
 
+# last_seen_at is kept to the minute: a student's every message need not write the user row.
+LAST_SEEN_STEP = timedelta(minutes=1)
+
 
 class SqlAlchemyUserRepository:
     """Users, their chat ids encrypted in the table and in clear in the `User`s returned."""
@@ -43,6 +46,9 @@ class SqlAlchemyUserRepository:
         self.chat_ids = chat_ids
         # What a student wrote was deleted: the unit of work scrubs the database files after commit.
         self.erased = False
+        # The rows this unit of work loaded, held: the session's identity map holds them only weakly,
+        # and a turn reads its user row twice (get, then touch), which would cost a second SELECT.
+        self._rows: dict[str, UserRow] = {}
 
     def _user(self, row: UserRow) -> User:
         chat_id = None if row.chat_id is None else self.chat_ids.decrypt(row.id, row.chat_id)
@@ -57,17 +63,21 @@ class SqlAlchemyUserRepository:
     async def get(self, user_id: str) -> User | None:
         """The user with this pseudonymous id, if any."""
         row = await self.session.get(UserRow, user_id)
-        return self._user(row) if row else None
+        if row is None:
+            return None
+        self._rows[user_id] = row
+        return self._user(row)
 
     async def touch(self, user_id: str, channel: Channel, chat_id: str | None, now: datetime) -> User:
-        """Create the user or update when it was last seen (and its delivery chat id)."""
+        """Create the user or update when it was last seen (to the minute) and its delivery chat id."""
         row = await self.session.get(UserRow, user_id)
         if row is None:
             sealed = None if chat_id is None else self.chat_ids.encrypt(user_id, chat_id)
             row = UserRow(id=user_id, channel=channel.value, chat_id=sealed, created_at=now, last_seen_at=now)
             self.session.add(row)
         else:
-            row.last_seen_at = now
+            if now - row.last_seen_at >= LAST_SEEN_STEP:
+                row.last_seen_at = now
             # Written again only when it changed or is still in clear (a fresh nonce would change it).
             stored = row.chat_id
             if chat_id is not None and (
@@ -219,8 +229,10 @@ class SqlAlchemyMessageRepository:
         )
         self.session.add(row)
         await self.session.flush()
-        if self._touched.get(conversation_id) != now:
+        bot_reply = direction is Direction.OUT and author is None
+        if not bot_reply and self._touched.get(conversation_id) != now:
             # A turn's replies share one time: the conversation's is set once for them (per transaction).
+            # The bot's own replies follow the message that set it, a moment before: not set again.
             await self.session.execute(
                 update(ConversationRow).where(ConversationRow.id == conversation_id).values(updated_at=now)
             )
