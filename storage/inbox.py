@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select, text, update
+from sqlalchemy import case, delete, literal, null, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from handlers.models import Channel, InboxItem
-from storage.models import InboxRow
+from storage.models import InboxRow, UtcDateTime
 from storage.repositories import insert_ignoring_duplicates
 
 log = logging.getLogger(__name__)
@@ -42,32 +42,40 @@ class SqlAlchemyInboxRepository:
         """Store an update: (False, None) when the same delivery is already stored (a platform's
         retry). With `lease_until`, the update is also leased to the caller at once, unless an
         earlier update of its chat is pending: the worker that received an update handles it."""
-        free = False
+        values: dict[str, Any] = {
+            "channel": channel.value,
+            "delivery_id": delivery_id,
+            "chat_key": chat_key,
+            "payload": payload,
+            "status": "pending",
+            "attempts": 0,
+            "lease_until": None,
+            "received_at": now,
+        }
         if lease_until is not None:
             if self.session.get_bind().dialect.name == "postgresql":
                 # Two workers receiving one chat's updates at once: one decides after the other.
                 await self.session.execute(
                     text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": chat_key}
                 )
-            earlier = select(InboxRow.id).where(InboxRow.chat_key == chat_key, InboxRow.status == "pending")
-            free = (await self.session.execute(earlier.limit(1))).first() is None
-        values = {
-            "channel": channel.value,
-            "delivery_id": delivery_id,
-            "chat_key": chat_key,
-            "payload": payload,
-            "status": "pending",
-            "attempts": 1 if free else 0,
-            "lease_until": lease_until if free else None,
-            "received_at": now,
-        }
-        stmt = insert_ignoring_duplicates(self.session, InboxRow, values).returning(InboxRow.id)
-        added = (await self.session.execute(stmt)).scalar()
+            # Leased to the caller unless an earlier update of the chat is pending: decided in the
+            # INSERT itself (one statement fewer than asking first).
+            earlier = (
+                select(InboxRow.id)
+                .where(InboxRow.chat_key == chat_key, InboxRow.status == "pending")
+                .exists()
+            )
+            values["attempts"] = case((earlier, 0), else_=1)
+            values["lease_until"] = case((earlier, null()), else_=literal(lease_until, UtcDateTime()))
+        stmt = insert_ignoring_duplicates(self.session, InboxRow, values).returning(
+            InboxRow.id, InboxRow.attempts
+        )
+        added = (await self.session.execute(stmt)).first()
         if added is None:
             return False, None
-        if not free:
+        if added.attempts == 0:
             return True, None
-        return True, InboxItem(id=added, channel=channel, chat_key=chat_key, payload=payload, attempts=1)
+        return True, InboxItem(id=added.id, channel=channel, chat_key=chat_key, payload=payload, attempts=1)
 
     async def take_due(
         self, now: datetime, lease_until: datetime, limit: int, done: Sequence[int] = ()
