@@ -1,6 +1,7 @@
 """End-to-end benchmark: notalone on SQLite and PostgreSQL, and a bare PTB echo bot, in one run.
 
     .venv/bin/python bench/e2e.py [--students 100] [--messages 5] [--only sqlite|postgres|echo] [--quick]
+    .venv/bin/python bench/e2e.py --only postgres --open-loop 10 20 30 50 [--seconds 20]
 
 Prints numbers; asserts nothing. Each system runs in a fresh child process (this script with --serve):
 uvicorn on 127.0.0.1 serving the real web app, so an update goes webhook -> PTB Application -> core ->
@@ -9,6 +10,8 @@ N students chat at once; each sends its next message only after the bot answered
 Latency: from POSTing an update to the fake receiving the first sendMessage of that turn. Telegram's
 send limit (telegram.max_sends_per_second) is lifted unless --telegram-limit: it would cap every
 system at about 25 API calls/s and the benchmark would measure the limiter, not the bot.
+--open-loop: after the closed loop, updates arrive at each given rate (Poisson, from 200 students in
+turn) whether or not the earlier ones were answered, as Telegram sends them; latency per update.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import cProfile
 import json
 import os
 import pstats
+import random
 import shutil
 import signal
 import statistics
@@ -27,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -71,19 +76,29 @@ class TimedTelegram(FakeTelegram):
     first sendMessage after the update: notalone answers a text with one message, as the echo bot does).
     """
 
-    pending: dict[int, asyncio.Future[float]] = field(default_factory=dict)
+    # Per chat, the updates still waiting for their answer, oldest first (a chat's answers come in
+    # the order of its updates; the open loop can have several of a chat's updates in flight).
+    pending: dict[int, deque[asyncio.Future[float]]] = field(default_factory=dict)
 
     def expect(self, chat_id: int) -> asyncio.Future[float]:
         reply: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self.pending[chat_id] = reply
+        self.pending.setdefault(chat_id, deque()).append(reply)
         return reply
+
+    def forget(self, chat_id: int, reply: asyncio.Future[float]) -> None:
+        """An update that will get no answer (refused, or timed out): not waited for any more."""
+        waiting = self.pending.get(chat_id)
+        if waiting is not None and reply in waiting:
+            waiting.remove(reply)
 
     async def _result(self, method: str, params: dict[str, Any]) -> Any:
         now = time.perf_counter()
         if method == "sendMessage":
-            waiting = self.pending.pop(int(params.get("chat_id") or 0), None)
-            if waiting is not None and not waiting.done():
-                waiting.set_result(now)
+            waiting = self.pending.get(int(params.get("chat_id") or 0))
+            if waiting:
+                reply = waiting.popleft()
+                if not reply.done():
+                    reply.set_result(now)
         return await super()._result(method, params)
 
 
@@ -119,16 +134,56 @@ async def student(
             outcome = type(exc).__name__
         if outcome != "200":
             stats.rejected[outcome] = stats.rejected.get(outcome, 0) + 1
-            fake.pending.pop(chat_id, None)
+            fake.forget(chat_id, reply)
             continue
         try:
-            at = await asyncio.wait_for(reply, timeout)
+            at = await asyncio.wait_for(asyncio.shield(reply), timeout)
         except TimeoutError:
             stats.missing += 1
-            fake.pending.pop(chat_id, None)
+            fake.forget(chat_id, reply)
             continue
         stats.latencies.append(at - started)
         stats.last_reply = max(stats.last_reply, at)
+
+
+async def one_update(
+    chat_id: int,
+    text: str,
+    fake: TimedTelegram,
+    session: aiohttp.ClientSession,
+    url: str,
+    timeout: float,
+    stats: Stats,
+) -> None:
+    """The open loop's unit: one update posted, its answer waited for (nothing else waits for it)."""
+    await student(chat_id, [text], fake, session, [url], timeout, stats)
+
+
+async def open_loop(
+    fake: TimedTelegram, base_urls: list[str], rate: float, seconds: float, timeout: float, chats: int
+) -> tuple[Stats, float]:
+    """Updates arriving at `rate` a second (Poisson), whether or not earlier ones were answered,
+    for `seconds`, from `chats` students in turn; returns the stats and the offered duration."""
+    texts = [t for ts in conversations(chats, 5, first_chat=1).values() for t in ts]
+    rng = random.Random(20)  # the same arrivals in every run
+    stats = Stats()
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=3)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        started = time.perf_counter()
+        due, n, tasks = started, 0, []
+        while due - started < seconds:
+            due += rng.expovariate(rate)
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            chat = 5_000_000 + n % chats
+            url = base_urls[n % len(base_urls)] + WEBHOOK
+            tasks.append(
+                asyncio.create_task(
+                    one_update(chat, texts[n % len(texts)], fake, session, url, timeout, stats)
+                )
+            )
+            n += 1
+        await asyncio.gather(*tasks)
+    return stats, seconds
 
 
 async def load(
@@ -258,6 +313,7 @@ class Result:
     profile: dict[str, float] = field(default_factory=dict)
     error_kinds: dict[str, int] = field(default_factory=dict)
     log_problems: dict[str, int] = field(default_factory=dict)
+    open_rows: list[str] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -309,6 +365,13 @@ async def run_system(system: str, args: argparse.Namespace) -> Result:
                 if args.profile:
                     processes[0].send_signal(signal.SIGUSR2)
                     await wait_for_file(workdir / "worker0" / "profile.pstats")
+                open_rows = []
+                for rate in args.open_loop or ():
+                    await asyncio.sleep(3)  # what the previous load left is handled first
+                    before = sum(cpu_seconds(p.pid) for p in processes)
+                    offered, seconds = await open_loop(fake, urls, rate, args.seconds, args.timeout, 200)
+                    cpu = sum(cpu_seconds(p.pid) for p in processes) - before
+                    open_rows.append(open_row(system, rate, offered, seconds, cpu))
                 rss = max(proc_status(p.pid, "VmHWM") for p in processes)
             profile = summarize(workdir / "worker0" / "profile.pstats") if args.profile else {}
             if args.profile and args.keep_profile:
@@ -334,6 +397,20 @@ async def run_system(system: str, args: argparse.Namespace) -> Result:
         driver_cpu_s=driver_cpu,
         profile=profile,
         log_problems=problems,
+        open_rows=open_rows,
+    )
+
+
+def open_row(system: str, rate: float, stats: Stats, seconds: float, cpu_s: float) -> str:
+    """One line of the open-loop table."""
+    answered = len(stats.latencies)
+    sent = answered + stats.missing + sum(stats.rejected.values())
+    ms = sorted(x * 1000 for x in stats.latencies) or [float("nan")]
+    p50, p99 = ms[len(ms) // 2], ms[min(len(ms) - 1, int(len(ms) * 0.99))]
+    errors = sent - answered
+    return (
+        f"{SYSTEMS[system]:<18}{rate:>8.0f}{sent / seconds:>9.1f}{answered:>9}{p50:>11.1f}{p99:>10.1f}"
+        f"{errors:>8}{cpu_s * 1000 / max(answered, 1):>12.1f}"
     )
 
 
@@ -528,6 +605,17 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         "(closed loop without think time: mean latency ~= students / updates/s, so with "
         f"{args.students} students a p99 <= 250 ms needs well over {args.students / 0.25:.0f} updates/s)"
     )
+    rows = [row for r in results for row in r.open_rows]
+    if rows:
+        print(f"\nopen loop ({args.seconds:.0f} s a rate, Poisson arrivals from 200 students in turn):")
+        header = (
+            f"{'system':<18}{'offered':>8}{'sent/s':>9}{'answered':>9}{'p50 ms':>11}{'p99 ms':>10}"
+            f"{'errors':>8}{'CPU ms/upd':>12}"
+        )
+        print(header)
+        print("-" * len(header))
+        print("\n".join(rows))
+        print("(latency: from POSTing an update to its answer, the chat's next sendMessage)")
     print("targets (printed, not asserted):")
 
     def target(label: str, value: str, ok: bool) -> None:
@@ -592,6 +680,14 @@ def main() -> None:
         "--telegram-limit", action="store_true", help="keep the configured Telegram send limit"
     )
     parser.add_argument("--profile", action="store_true", help="cProfile the bot during the timed part")
+    parser.add_argument(
+        "--open-loop",
+        type=float,
+        nargs="+",
+        metavar="RATE",
+        help="after the closed loop, updates arriving at RATE a second (Poisson), not waiting for answers",
+    )
+    parser.add_argument("--seconds", type=float, default=20, help="how long each open-loop rate runs")
     parser.add_argument(
         "--keep-profile",
         metavar="PREFIX",
