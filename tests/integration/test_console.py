@@ -319,7 +319,7 @@ class TestCaseWork:
         assert again.headers["location"].endswith("error=open")  # one open case per conversation
         await deliver_due(app, telegram.bot, None)
         # Told the truth: a counselor writes again about the earlier chat (the student did not ask now).
-        assert "nhắn lại cho bạn về cuộc trò chuyện lần trước" in fake.delivered(70)[-1]
+        assert "hỏi thăm giờ bạn thế nào" in fake.delivered(70)[-1]
 
     async def test_supervisor_sees_the_audit_log_counselors_do_not(
         self, app: App, console: httpx.AsyncClient

@@ -159,7 +159,7 @@ class TestHonestPolicies:
             )
             await uow.commit()
         told = list(store.outbox.values())[-1].text
-        assert "chưa có tư vấn viên nào nói chuyện được với bạn" in told and "111" in told
+        assert "chưa có tư vấn viên nào trả lời được bạn" in told and "111" in told
         assert "đã kết thúc cuộc trò chuyện" not in told
 
     async def test_a_waiting_case_closed_unclaimed_is_told_so(self, core: Core, store: InMemoryStore) -> None:
@@ -198,6 +198,4 @@ class TestHonestPolicies:
             )
             await uow.commit()
         told = list(store.outbox.values())[-1].text
-        assert (
-            "nhắn lại cho bạn về cuộc trò chuyện lần trước" in told and "đã vào cuộc trò chuyện" not in told
-        )
+        assert "hỏi thăm giờ bạn thế nào" in told and "đã vào cuộc trò chuyện" not in told
