@@ -1,6 +1,6 @@
 """SQL statements per turn of the core, on PostgreSQL: how many, and of which kind.
 
-    .venv/bin/python bench/statements.py
+    .venv/bin/python bench/statements.py [-v]      # -v: each statement's start as well
 
 Prints numbers; asserts nothing. One student writes a few messages through `App.handle` as the
 Telegram channel does (replies queued and leased with the turn); each turn's replies are then marked
@@ -54,6 +54,8 @@ async def main() -> None:
             @event.listens_for(app.engine.sync_engine, "before_cursor_execute")
             def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
                 statements.append(statement.split(None, 1)[0].upper())
+                if "-v" in sys.argv:
+                    print("    " + " ".join(statement.split())[:160])
 
             print(f"{'turn':<6}{'statements':>11}  kinds")
             for n, text in enumerate(TEXTS):

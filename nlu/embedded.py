@@ -48,12 +48,12 @@ class EmbeddedClassifier:
                 pieces += [(i, s) for s in segs]
         # One vectorisation for the messages and their clauses together.
         n = len(texts)
-        every, scenarios = self.model.predict(
-            theirs + normalised + [normalize(texts[i][s.start : s.end]) for i, s in pieces]
+        every, scenarios, replies = self.model.predict_all(
+            theirs + normalised + [normalize(texts[i][s.start : s.end]) for i, s in pieces],
+            followup_rows=slice(n, 2 * n),
         )
         probs, whole, piece_probs = every[:n].copy(), every[n : 2 * n], every[2 * n :]
         scenario = scenarios[:n]
-        replies = self.model.followups(normalised)
         for i, chat in enumerate(chats):
             if chat is not None:
                 for label in SEVERITY_LABELS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -76,6 +77,7 @@ def _as_written(word: str) -> str:
     return squeeze(unicodedata.normalize("NFC", word.lower()))
 
 
+@lru_cache(maxsize=65536)
 def _with_marks(word: str) -> str | None:
     lower = squeeze(unicodedata.normalize("NFC", word.lower()))
     return lower if fold(lower) != lower else None
@@ -124,6 +126,11 @@ def _by_first_word(phrases: MarkedPhrases) -> dict[str, list[tuple[MarkedWord, .
     return index
 
 
+@lru_cache(maxsize=65536)
+def _folded(word: str) -> str:
+    return fold(squeeze(word.lower()))
+
+
 @dataclass(frozen=True)
 class Words:
     """A message's words for phrase matching: folded, and as written when written with marks."""
@@ -138,11 +145,8 @@ class Words:
         # Teencode expansions share their source's span; a source without marks matches folded.
         marked = [_with_marks(text[t.start : t.end]) for t in tokens]
         # Teencode ("đc" = "được", "ck" = "chuyển khoản") matches by meaning: its source's marks say nothing.
-        expanded = [
-            sum(1 for u in tokens if u.start == t.start) > 1
-            or fold(squeeze(text[t.start : t.end].lower())) != t.norm
-            for t in tokens
-        ]
+        sharing = Counter(t.start for t in tokens)
+        expanded = [sharing[t.start] > 1 or _folded(text[t.start : t.end]) != t.norm for t in tokens]
         breaks = [
             i > 0 and bool(_SENTENCE_GAP.search(text[tokens[i - 1].end : t.start]))
             for i, t in enumerate(tokens)

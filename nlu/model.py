@@ -53,22 +53,36 @@ class EmbeddedModel:
 
     def predict(self, normalised: list[str]) -> tuple[np.ndarray, list[tuple[str | None, float]]]:
         """Probabilities (columns LABEL_ORDER, then the gate) and the likeliest scenario, per text."""
+        probs, scenarios, _ = self.predict_all(normalised, slice(0, 0))
+        return probs, scenarios
+
+    def predict_all(
+        self, normalised: list[str], followup_rows: slice
+    ) -> tuple[np.ndarray, list[tuple[str | None, float]], list[tuple[str | None, float, bool]]]:
+        """`predict` of every text, and `followups` of the texts in `followup_rows`, from one
+        vectorisation."""
         if not normalised:
-            return np.zeros((0, self.weights.shape[1])), []
-        probs, proba = heads.predict(
-            self.features(normalised), self.weights, self.bias, self.scenario_weights, self.scenario_bias
-        )
+            return np.zeros((0, self.weights.shape[1])), [], []
+        x = self.features(normalised)
+        probs, proba = heads.predict(x, self.weights, self.bias, self.scenario_weights, self.scenario_bias)
+        replies = self._followups(x[followup_rows], len(normalised[followup_rows]))
         if not proba.shape[1]:
-            return probs, [(None, 0.0)] * len(normalised)
+            return probs, [(None, 0.0)] * len(normalised), replies
         best = proba.argmax(axis=1)
-        return probs, [(self.scenario_classes[i], float(proba[row, i])) for row, i in enumerate(best)]
+        scenarios = [(self.scenario_classes[i], float(proba[row, i])) for row, i in enumerate(best)]
+        return probs, scenarios, replies
 
     def followups(self, normalised: list[str]) -> list[tuple[str | None, float, bool]]:
         """Per text: the likeliest follow-up intent, its probability, and whether it beats "a message to
         judge" (None, 0.0, False without a follow-up head)."""
-        if self.followup_weights is None or self.followup_bias is None or not normalised:
-            return [(None, 0.0, False)] * len(normalised)
-        proba = heads.softmax(self.features(normalised) @ self.followup_weights + self.followup_bias)
+        if not normalised:
+            return []
+        return self._followups(self.features(normalised), len(normalised))
+
+    def _followups(self, x: Any, n: int) -> list[tuple[str | None, float, bool]]:
+        if self.followup_weights is None or self.followup_bias is None or not n:
+            return [(None, 0.0, False)] * n
+        proba = heads.softmax(x @ self.followup_weights + self.followup_bias)
         return [heads.best_followup(row, self.followup_classes) for row in proba]
 
     def probabilities(self, normalised: list[str]) -> np.ndarray:

@@ -167,3 +167,23 @@ class TestDevSetGuard:
         assert report.accuracy >= 0.90
         assert all(s.f1 >= 0.85 for s in report.per_intent.values()), report.render()
         assert report.messages_taken <= 0.08
+
+
+def test_fast_features_are_sklearns(embedded: EmbeddedClassifier) -> None:
+    """The TF-IDF computed without sklearn's per-call checks is exactly sklearn's own, empty and
+    unknown texts included; and one batch's follow-ups are those of the texts alone."""
+    import numpy as np
+    from scipy import sparse
+
+    from nlu import heads
+    from nlu.normalize import normalize
+
+    model = embedded.model
+    texts = [normalize(e.text) for e in load_examples(DEV_DIR)[:200]] + ["", "zzzq xqxq", "a"]
+    ours = heads.features(model.vectorizer, texts)
+    theirs = sparse.hstack([v.transform(texts) for _, v in model.vectorizer.transformer_list]).tocsr()
+    assert ours.shape == theirs.shape
+    assert abs(ours - theirs).max() < 1e-12
+    _, _, replies = model.predict_all(["x"] + texts[:20], followup_rows=slice(1, 21))
+    assert replies == model.followups(texts[:20])
+    assert np.allclose(model.predict(texts[:20])[0], model.predict_all(texts[:20], slice(0, 0))[0])
