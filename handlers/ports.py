@@ -456,8 +456,10 @@ class MessageRepository(Protocol):
         action: str | None = None,
         buttons: tuple[Button, ...] = (),
         author: str | None = None,
+        touch: bool = True,
     ) -> int:
-        """Store one message and return its id."""
+        """Store one message and return its id. With `touch` (and unless it is the bot's own reply),
+        the conversation's last activity becomes `now` (what the retention limit counts from)."""
         ...
 
     async def set_text(self, message_id: int, text: str) -> None:
@@ -568,6 +570,19 @@ class OutboxRepository(Protocol):
         case_id: int | None = None,
     ) -> int:
         """Queue a message for a student (or, audience "counselors", for the case's topic)."""
+        ...
+
+    async def add_turn(
+        self,
+        user_id: str,
+        channel: Channel,
+        replies: Sequence[tuple[str, tuple[Button, ...]]],
+        now: datetime,
+        lease_until: datetime,
+    ) -> list[OutboxItem] | None:
+        """Queue a turn's messages for a student, leased to the caller until `lease_until` (the
+        leased items, oldest first), unless a message of theirs is already pending: then they wait
+        behind it, unleased, and None is returned."""
         ...
 
     async def take_due(

@@ -46,6 +46,8 @@ from handlers.text import CleanText, clean_text, is_blank
 log = logging.getLogger(__name__)
 # At most this many of a student's due outbox items are leased with a turn (a turn makes one or two).
 LEASE_LIMIT = 20
+# A conversation's last activity is recorded to the hour (retention counts whole days).
+ACTIVE_STEP = timedelta(hours=1)
 SMALL_TALK_WORDS = 3
 # Context key: the introduction (who the bot is, what it keeps) is still to be given, because the
 # first contact was a crisis and that turn is kept to the crisis alone.
@@ -120,6 +122,9 @@ async def handle_incoming(msg: Incoming, *, core: Core) -> Turn:
             now=now,
             text=cleaned.text or None,
             action=msg.action,
+            # Kept to the hour: what the retention limit (whole days) counts from, without a write
+            # on every message of a chat that is going on.
+            touch=now - conversation.updated_at >= ACTIVE_STEP,
         )
         if msg.delivery_id and not await uow.deliveries.record(
             msg.channel, msg.delivery_id, incoming_id, now
@@ -213,16 +218,20 @@ async def _store_replies(
             text=reply.text,
             buttons=reply.buttons,
         )
-        if msg.queue_replies:
-            await uow.outbox.add(user_id, msg.channel, reply.text, reply.buttons, now)
-    leased: list[OutboxItem] = []
+    leased: list[OutboxItem] | None = []
     if msg.queue_replies and msg.lease_replies_s and replies:
         until = now + timedelta(seconds=msg.lease_replies_s)
-        leased = await uow.outbox.take_due(msg.channel, now, until, LEASE_LIMIT, user_id=user_id)
+        queued = [(r.text, r.buttons) for r in replies]
+        leased = await uow.outbox.add_turn(user_id, msg.channel, queued, now, until)
+        if leased is None:  # behind a pending message of theirs: leased from the oldest on, while due
+            leased = await uow.outbox.take_due(msg.channel, now, until, LEASE_LIMIT, user_id=user_id)
+    elif msg.queue_replies:
+        for reply in replies:
+            await uow.outbox.add(user_id, msg.channel, reply.text, reply.buttons, now)
     if msg.delivery_id:
         await uow.deliveries.answered(msg.channel, msg.delivery_id)
     await uow.commit()
-    return tuple(leased)
+    return tuple(leased or ())
 
 
 async def _resume(msg: Incoming, user_id: str, uow: UnitOfWork) -> tuple[Conversation, int, bool] | None:

@@ -134,6 +134,7 @@ class InMemoryMessageRepository:
         action: str | None = None,
         buttons: tuple[Button, ...] = (),
         author: str | None = None,
+        touch: bool = True,
     ) -> int:
         mid = next(self.s.ids)
         self.s.messages[mid] = StoredMessage(
@@ -325,6 +326,21 @@ class InMemoryOutboxRepository:
             if i.channel is channel and i.audience == audience and user_id in (None, i.user_id)
         ]
         return found[:limit]
+
+    async def add_turn(
+        self,
+        user_id: str,
+        channel: Channel,
+        replies: Sequence[tuple[str, tuple[Button, ...]]],
+        now: datetime,
+        lease_until: datetime,
+    ) -> list[OutboxItem] | None:
+        behind = any(
+            i.user_id == user_id and i.channel is channel and i.audience == "student"
+            for i in self.s.outbox.values()
+        )
+        ids = [await self.add(user_id, channel, text, buttons, now) for text, buttons in replies]
+        return None if behind else [self.s.outbox[i].model_copy(update={"attempts": 1}) for i in ids]
 
     async def students_due(self, channel: Channel, now: datetime, limit: int) -> list[str]:
         found = [

@@ -241,8 +241,6 @@ async def cluster(tmp_path: Path, nlu_cache: Path) -> AsyncIterator[Cluster]:
         f"http://127.0.0.1:{proxy_port}",
         WORKERS__LEASE_S=str(LEASE_S),
         WORKERS__OUTBOX_LEASE_S=str(OUTBOX_LEASE_S),
-        # "typing…" before every answer: the kill test hangs that call to land inside a turn.
-        TELEGRAM__TYPING_AFTER_S="0",
     )
     (tmp_path / "config.yaml").write_text("storage:\n  data_dir: data\n", encoding="utf-8")
     found = Cluster(fake=fake, db_url=db_url, tmp=tmp_path, env=env, proxy=f"http://127.0.0.1:{proxy_port}")
@@ -343,18 +341,19 @@ async def test_a_worker_killed_mid_conversation_loses_nothing_and_repeats_nothin
     for chat in chats[::3]:
         texts_of[chat][4] = CRISIS
     victim = worker_ports(cluster)[0]
-    # One more student's message goes straight to the victim, whose "typing" call for it hangs: the
-    # kill lands while the victim holds that update's lease, whatever the timing of the others.
+    # One more student's message goes straight to the victim, whose answer to it hangs in the Bot
+    # API: the kill lands while the victim holds that update's lease and its reply's, whatever the
+    # timing of the others.
     straggler = 8099
     texts_of[straggler] = [SCAM]
-    cluster.fake.delays[("sendChatAction", straggler)] = 3.0
+    cluster.fake.delays[("sendMessage", straggler)] = 3.0
 
     async def chaos() -> None:
         await asyncio.sleep(1.5)
         async with httpx.AsyncClient(timeout=10) as client:
             update = cluster.fake.message_update(straggler, SCAM)
             await cluster.post(client, update, to=f"http://127.0.0.1:{victim}")
-        await cluster.fake.wait_for(1, "sendChatAction", chat_id=straggler)
+        await cluster.fake.wait_for(1, "sendMessage", chat_id=straggler)
         cluster.kill(victim)  # SIGKILL: no clean-up of any kind
         await asyncio.sleep(3.0)
         cluster.start_worker(victim)

@@ -301,6 +301,41 @@ class TestCasesAndOutbox:
         async with make() as uow:
             assert await uow.outbox.students_due(Channel.ZALO, later, 10) == ["u_b"]  # u_a is leased
 
+    async def test_a_turns_replies_are_leased_as_they_are_queued_unless_one_is_pending(
+        self, migrated: AsyncEngine
+    ) -> None:
+        make = uow_factory(migrated)
+        lease = NOW + timedelta(seconds=30)
+        button = (Button(label="Gọi 111", action="call_111"),)
+        async with make() as uow:
+            for user in ("u_a", "u_b"):
+                await uow.users.touch(user, Channel.TELEGRAM, user, NOW)
+            waiting = await uow.outbox.add("u_b", Channel.TELEGRAM, "chờ gửi lại", (), NOW)
+            await uow.commit()
+        async with make() as uow:
+            leased = await uow.outbox.add_turn(
+                "u_a", Channel.TELEGRAM, [("một", button), ("hai", ())], NOW, lease
+            )
+            behind = await uow.outbox.add_turn("u_b", Channel.TELEGRAM, [("ba", ())], NOW, lease)
+            await uow.commit()
+        assert leased is not None and [(i.text, i.buttons, i.attempts) for i in leased] == [
+            ("một", button, 1),
+            ("hai", (), 1),
+        ]
+        assert leased[0].id < leased[1].id
+        assert behind is None  # queued behind u_b's pending message, not leased
+        async with make() as uow:
+            # Leased: nobody else takes them until the lease ends; u_b's wait in their order.
+            assert await uow.outbox.take_due(Channel.TELEGRAM, NOW, lease, 10, user_id="u_a") == []
+            taken = await uow.outbox.take_due(Channel.TELEGRAM, NOW, lease, 10, user_id="u_b")
+            assert [i.text for i in taken] == ["chờ gửi lại", "ba"] and taken[0].id == waiting
+            await uow.commit()
+        async with make() as uow:
+            again = await uow.outbox.take_due(Channel.TELEGRAM, lease, lease + timedelta(seconds=30), 10)
+        # Each student's oldest, once the leases end, oldest first.
+        assert [i.text for i in again] == ["chờ gửi lại", "một"]
+        assert [i.attempts for i in again] == [2, 2]
+
 
 class TestInbox:
     """The inbox's leasing rules, on both databases: one chat's updates one at a time and in order,
