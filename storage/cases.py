@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, case, delete, func, insert, literal, select, update
+from sqlalchemy import ColumnElement, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -26,6 +26,37 @@ OPEN = (CaseStatus.WAITING.value, CaseStatus.CLAIMED.value)
 # Rows written on every turn are inserted through their tables (Core): the ORM's unit of work costs
 # several times as much CPU for a row nobody reads back.
 OUTBOX = Base.metadata.tables["outbox"]
+_NOW = bindparam("b_now", type_=UtcDateTime())
+_ADD = insert(OUTBOX).returning(OUTBOX.c.id)
+_EARLIER = OUTBOX.alias("earlier")
+_PENDING = (
+    select(_EARLIER.c.id)
+    .where(
+        _EARLIER.c.user_id == bindparam("b_user"),
+        _EARLIER.c.channel == bindparam("b_channel"),
+        _EARLIER.c.audience == "student",
+        _EARLIER.c.status == "pending",
+    )
+    .exists()
+)
+# A turn's message, leased to the worker that stores it unless one of the student's is pending:
+# decided in the INSERT itself (one statement, where asking and leasing after cost three).
+_ADD_LEASED = (
+    insert(OUTBOX)
+    .values(
+        user_id=bindparam("b_user"),
+        channel=bindparam("b_channel"),
+        audience="student",
+        text=bindparam("b_text"),
+        buttons=bindparam("b_buttons", type_=OUTBOX.c.buttons.type),
+        status="pending",
+        attempts=case((_PENDING, 0), else_=1),
+        next_attempt_at=case((_PENDING, _NOW), else_=bindparam("b_until", type_=UtcDateTime())),
+        created_at=_NOW,
+    )
+    .returning(OUTBOX.c.id, OUTBOX.c.attempts)
+)
+_MARK_SENT = update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id")).values(status="sent", sent_at=_NOW)
 
 
 def _case(row: CaseRow) -> Case:
@@ -223,8 +254,7 @@ class SqlAlchemyOutboxRepository:
             "next_attempt_at": now,
             "created_at": now,
         }
-        stmt = insert(OUTBOX).values(values).returning(OUTBOX.c.id)
-        return int((await self.session.execute(stmt)).one()[0])
+        return int((await self.session.execute(_ADD, values)).one()[0])
 
     async def add_turn(
         self,
@@ -239,38 +269,32 @@ class SqlAlchemyOutboxRepository:
         (they wait their turn behind it) and None is returned. The leased items, oldest first."""
         if not replies:
             return []
-        earlier = aliased(OutboxRow)
-        pending = (
-            select(earlier.id)
-            .where(
-                earlier.user_id == user_id,
-                earlier.channel == channel.value,
-                earlier.audience == "student",
-                earlier.status == "pending",
-            )
-            .exists()
-        )
-        rows = [
-            {
+        (text, buttons), *more = replies
+        params = {
+            "b_user": user_id,
+            "b_channel": channel.value,
+            "b_text": text,
+            "b_buttons": [b.model_dump() for b in buttons],
+            "b_now": now,
+            "b_until": lease_until,
+        }
+        first, attempts = (await self.session.execute(_ADD_LEASED, params)).one()
+        leased = attempts == 1
+        added = [first]
+        for text, buttons in more:  # the turn's next ones follow the first, leased as it is
+            values = {
                 "user_id": user_id,
                 "channel": channel.value,
                 "audience": "student",
-                "case_id": None,
                 "text": text,
                 "buttons": [b.model_dump() for b in buttons],
                 "status": "pending",
-                # Decided in the INSERT itself: one statement, where asking and leasing after cost three.
-                "attempts": case((pending, 0), else_=1),
-                "next_attempt_at": case(
-                    (pending, literal(now, UtcDateTime())), else_=literal(lease_until, UtcDateTime())
-                ),
+                "attempts": 1 if leased else 0,
+                "next_attempt_at": lease_until if leased else now,
                 "created_at": now,
             }
-            for text, buttons in replies
-        ]
-        stmt = insert(OUTBOX).values(rows).returning(OUTBOX.c.id, OUTBOX.c.attempts)
-        added = sorted((await self.session.execute(stmt)).all())
-        if any(attempts == 0 for _, attempts in added):
+            added.append(int((await self.session.execute(_ADD, values)).one()[0]))
+        if not leased:
             return None
         return [
             OutboxItem(
@@ -282,7 +306,7 @@ class SqlAlchemyOutboxRepository:
                 attempts=1,
                 created_at=now,
             )
-            for (item_id, _), (text, buttons) in zip(added, replies, strict=True)
+            for item_id, (text, buttons) in zip(added, replies, strict=True)
         ]
 
     async def take_due(
@@ -348,9 +372,7 @@ class SqlAlchemyOutboxRepository:
 
     async def mark_sent(self, item_id: int, now: datetime) -> None:
         """Delivered: never sent again."""
-        await self.session.execute(
-            update(OutboxRow).where(OutboxRow.id == item_id).values(status="sent", sent_at=now)
-        )
+        await self.session.execute(_MARK_SENT, {"b_id": item_id, "b_now": now})
 
     async def retry_at(self, item_id: int, when: datetime) -> None:
         """Not delivered this time: try again at `when`."""

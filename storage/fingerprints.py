@@ -6,13 +6,29 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.models import Fingerprint
-from storage.models import FingerprintBandRow, FingerprintRow
+from storage.models import Base, FingerprintBandRow, FingerprintRow
 
 MAX_CANDIDATES = 500
+FINGERPRINTS = Base.metadata.tables["fingerprints"]
+BANDS = Base.metadata.tables["fingerprint_bands"]
+# Every suspicious message's statements, built once (through the tables, not the ORM).
+_ADD = insert(FINGERPRINTS).returning(FINGERPRINTS.c.id)
+_ADD_BANDS = insert(BANDS)
+_CANDIDATES = select(FINGERPRINTS.c.user_id, FINGERPRINTS.c.signature).where(
+    FINGERPRINTS.c.id.in_(
+        select(BANDS.c.fingerprint_id)
+        .where(
+            BANDS.c.band.in_(bindparam("b_bands", expanding=True)), BANDS.c.created_at >= bindparam("b_since")
+        )
+        .distinct()
+        .limit(MAX_CANDIDATES)
+    ),
+    FINGERPRINTS.c.user_id != bindparam("b_user"),
+)
 
 
 @dataclass(frozen=True)
@@ -32,31 +48,27 @@ class SqlAlchemyFingerprintRepository:
 
     async def add(self, user_id: str, fingerprint: Fingerprint, scenario: str | None, now: datetime) -> None:
         """Keep a message's fingerprint (never its text)."""
-        row = FingerprintRow(
-            user_id=user_id, scenario=scenario, signature=list(fingerprint.signature), created_at=now
-        )
-        self.session.add(row)
-        await self.session.flush()
-        self.session.add_all(
-            FingerprintBandRow(fingerprint_id=row.id, band=band, created_at=now)
+        values = {
+            "user_id": user_id,
+            "scenario": scenario,
+            "signature": list(fingerprint.signature),
+            "created_at": now,
+        }
+        added = int((await self.session.execute(_ADD, values)).one()[0])
+        bands = [
+            {"fingerprint_id": added, "band": band, "created_at": now}
             for band in dict.fromkeys(fingerprint.bands)
-        )
-        await self.session.flush()
+        ]
+        if bands:
+            await self.session.execute(_ADD_BANDS, bands)
 
     async def candidates(
         self, fingerprint: Fingerprint, since: datetime, exclude_user: str
     ) -> list[tuple[str, tuple[int, ...]]]:
         """Other students' fingerprints since `since` sharing a band with this one."""
-        ids = (
-            select(FingerprintBandRow.fingerprint_id)
-            .where(FingerprintBandRow.band.in_(fingerprint.bands), FingerprintBandRow.created_at >= since)
-            .distinct()
-            .limit(MAX_CANDIDATES)
-        )
-        stmt = select(FingerprintRow.user_id, FingerprintRow.signature).where(
-            FingerprintRow.id.in_(ids), FingerprintRow.user_id != exclude_user
-        )
-        return [(user, tuple(signature)) for user, signature in (await self.session.execute(stmt)).all()]
+        params = {"b_bands": list(fingerprint.bands), "b_since": since, "b_user": exclude_user}
+        found = (await self.session.execute(_CANDIDATES, params)).all()
+        return [(user, tuple(signature)) for user, signature in found]
 
     async def purge_before(self, cutoff: datetime) -> int:
         """Forget fingerprints older than `cutoff`."""

@@ -13,17 +13,52 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, literal, null, or_, select, text, update
+from sqlalchemy import bindparam, case, delete, null, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from handlers.models import Channel, InboxItem
-from storage.models import InboxRow, UtcDateTime
-from storage.repositories import insert_ignoring_duplicates
+from storage.models import Base, InboxRow, UtcDateTime
 
 log = logging.getLogger(__name__)
 # An update whose handling failed this many times (a worker died each time) is set aside.
 MAX_ATTEMPTS = 5
+INBOX = Base.metadata.tables["inbox"]
+_LOCK_CHAT = text("SELECT pg_advisory_xact_lock(hashtext(:b_key))")
+
+
+def _adding(leased: bool) -> dict[str, Any]:
+    """The INSERT of an update, built once per database (on a retried delivery it does nothing).
+    `leased`: the update is leased to the caller unless an earlier update of its chat is pending,
+    decided in the INSERT itself (one statement fewer than asking first)."""
+    earlier = INBOX.alias("earlier")
+    pending = (
+        select(earlier.c.id)
+        .where(earlier.c.chat_key == bindparam("b_key"), earlier.c.status == "pending")
+        .exists()
+    )
+    values: dict[str, Any] = {
+        "channel": bindparam("b_channel"),
+        "delivery_id": bindparam("b_delivery"),
+        "chat_key": bindparam("b_key"),
+        "payload": bindparam("b_payload", type_=INBOX.c.payload.type),
+        "status": "pending",
+        "attempts": case((pending, 0), else_=1) if leased else 0,
+        "lease_until": case((pending, null()), else_=bindparam("b_until", type_=UtcDateTime()))
+        if leased
+        else null(),
+        "received_at": bindparam("b_now", type_=UtcDateTime()),
+    }
+    return {
+        name: insert(INBOX).values(values).on_conflict_do_nothing().returning(INBOX.c.id, INBOX.c.attempts)
+        for name, insert in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
+    }
+
+
+_ADD = _adding(leased=False)
+_ADD_LEASED = _adding(leased=True)
 
 
 class SqlAlchemyInboxRepository:
@@ -42,35 +77,20 @@ class SqlAlchemyInboxRepository:
         """Store an update: (False, None) when the same delivery is already stored (a platform's
         retry). With `lease_until`, the update is also leased to the caller at once, unless an
         earlier update of its chat is pending: the worker that received an update handles it."""
-        values: dict[str, Any] = {
-            "channel": channel.value,
-            "delivery_id": delivery_id,
-            "chat_key": chat_key,
-            "payload": payload,
-            "status": "pending",
-            "attempts": 0,
-            "lease_until": None,
-            "received_at": now,
+        dialect = self.session.get_bind().dialect.name
+        params = {
+            "b_channel": channel.value,
+            "b_delivery": delivery_id,
+            "b_key": chat_key,
+            "b_payload": payload,
+            "b_now": now,
+            "b_until": lease_until,
         }
-        if lease_until is not None:
-            if self.session.get_bind().dialect.name == "postgresql":
-                # Two workers receiving one chat's updates at once: one decides after the other.
-                await self.session.execute(
-                    text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": chat_key}
-                )
-            # Leased to the caller unless an earlier update of the chat is pending: decided in the
-            # INSERT itself (one statement fewer than asking first).
-            earlier = (
-                select(InboxRow.id)
-                .where(InboxRow.chat_key == chat_key, InboxRow.status == "pending")
-                .exists()
-            )
-            values["attempts"] = case((earlier, 0), else_=1)
-            values["lease_until"] = case((earlier, null()), else_=literal(lease_until, UtcDateTime()))
-        stmt = insert_ignoring_duplicates(self.session, InboxRow, values).returning(
-            InboxRow.id, InboxRow.attempts
-        )
-        added = (await self.session.execute(stmt)).first()
+        if lease_until is not None and dialect == "postgresql":
+            # Two workers receiving one chat's updates at once: one decides after the other.
+            await self.session.execute(_LOCK_CHAT, {"b_key": chat_key})
+        stmt = (_ADD if lease_until is None else _ADD_LEASED)[dialect]
+        added = (await self.session.execute(stmt, params)).first()
         if added is None:
             return False, None
         if added.attempts == 0:

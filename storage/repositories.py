@@ -32,13 +32,51 @@ from storage.models import (
     MessageRow,
     OutboxRow,
     UserRow,
+    UtcDateTime,
 )
 
 # last_seen_at is kept to the minute: a student's every message need not write the user row.
 LAST_SEEN_STEP = timedelta(minutes=1)
-# Messages are inserted through their table (Core): the ORM's unit of work costs several times as
-# much CPU for a row nobody reads back.
+# The statements of every turn go through the tables (Core) and are built once, with parameters:
+# building a statement and the ORM's unit of work each cost more CPU than running the statement.
+USERS = Base.metadata.tables["users"]
+CONVERSATIONS = Base.metadata.tables["conversations"]
 MESSAGES = Base.metadata.tables["messages"]
+DELIVERIES = Base.metadata.tables["deliveries"]
+_NOW = bindparam("b_now", type_=UtcDateTime())
+_USER = select(USERS).where(USERS.c.id == bindparam("b_id"))
+_ADD_USER = insert(USERS)
+_CURRENT = (
+    select(CONVERSATIONS)
+    .where(CONVERSATIONS.c.user_id == bindparam("b_user"))
+    .order_by(CONVERSATIONS.c.id.desc())
+    .limit(1)
+)
+_SET_CONTEXT = (
+    update(CONVERSATIONS)
+    .where(CONVERSATIONS.c.id == bindparam("b_id"))
+    .values(context=bindparam("b_context", type_=CONVERSATIONS.c.context.type), updated_at=_NOW)
+)
+_TOUCH_CONVERSATION = (
+    update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("b_id")).values(updated_at=_NOW)
+)
+_ADD_MESSAGE = insert(MESSAGES).returning(MESSAGES.c.id)
+_ANALYSIS = (
+    update(MESSAGES)
+    .where(MESSAGES.c.id == bindparam("b_id"))
+    .values(analysis=bindparam("b_analysis", type_=MESSAGES.c.analysis.type))
+)
+_RECORD_DELIVERY = {
+    "postgresql": postgresql_insert(DELIVERIES).on_conflict_do_nothing().returning(DELIVERIES.c.delivery_id),
+    "sqlite": sqlite_insert(DELIVERIES).on_conflict_do_nothing().returning(DELIVERIES.c.delivery_id),
+}
+_ANSWERED = (
+    update(DELIVERIES)
+    .where(
+        DELIVERIES.c.channel == bindparam("b_channel"), DELIVERIES.c.delivery_id == bindparam("b_delivery")
+    )
+    .values(answered=True)
+)
 
 
 class SqlAlchemyUserRepository:
@@ -49,47 +87,60 @@ class SqlAlchemyUserRepository:
         self.chat_ids = chat_ids
         # What a student wrote was deleted: the unit of work scrubs the database files after commit.
         self.erased = False
-        # The rows this unit of work loaded, held: the session's identity map holds them only weakly,
-        # and a turn reads its user row twice (get, then touch), which would cost a second SELECT.
-        self._rows: dict[str, UserRow] = {}
+        # The rows this unit of work read or wrote (None: there is none): a turn reads its user row
+        # twice (get, then touch), which would cost a second SELECT.
+        self._rows: dict[str, dict[str, Any] | None] = {}
 
-    def _user(self, row: UserRow) -> User:
-        chat_id = None if row.chat_id is None else self.chat_ids.decrypt(row.id, row.chat_id)
+    def _user(self, row: dict[str, Any]) -> User:
+        chat_id = None if row["chat_id"] is None else self.chat_ids.decrypt(row["id"], row["chat_id"])
         return User(
-            id=row.id,
-            channel=Channel(row.channel),
+            id=row["id"],
+            channel=Channel(row["channel"]),
             chat_id=chat_id,
-            created_at=row.created_at,
-            last_seen_at=row.last_seen_at,
+            created_at=row["created_at"],
+            last_seen_at=row["last_seen_at"],
         )
+
+    async def _row(self, user_id: str) -> dict[str, Any] | None:
+        if user_id not in self._rows:
+            found = (await self.session.execute(_USER, {"b_id": user_id})).first()
+            self._rows[user_id] = None if found is None else dict(found._mapping)
+        return self._rows[user_id]
 
     async def get(self, user_id: str) -> User | None:
         """The user with this pseudonymous id, if any."""
-        row = await self.session.get(UserRow, user_id)
-        if row is None:
-            return None
-        self._rows[user_id] = row
-        return self._user(row)
+        row = await self._row(user_id)
+        return None if row is None else self._user(row)
 
     async def touch(self, user_id: str, channel: Channel, chat_id: str | None, now: datetime) -> User:
         """Create the user or update when it was last seen (to the minute) and its delivery chat id."""
-        row = await self.session.get(UserRow, user_id)
+        row = await self._row(user_id)
         if row is None:
             sealed = None if chat_id is None else self.chat_ids.encrypt(user_id, chat_id)
-            row = UserRow(id=user_id, channel=channel.value, chat_id=sealed, created_at=now, last_seen_at=now)
-            self.session.add(row)
-        else:
-            if now - row.last_seen_at >= LAST_SEEN_STEP:
-                row.last_seen_at = now
-            # Written again only when it changed or is still in clear (a fresh nonce would change it).
-            stored = row.chat_id
-            if chat_id is not None and (
-                stored is None
-                or not self.chat_ids.encrypted(stored)
-                or self.chat_ids.decrypt(user_id, stored) != chat_id
-            ):
-                row.chat_id = self.chat_ids.encrypt(user_id, chat_id)
-        await self.session.flush()
+            row = {
+                "id": user_id,
+                "channel": channel.value,
+                "chat_id": sealed,
+                "created_at": now,
+                "last_seen_at": now,
+            }
+            await self.session.execute(_ADD_USER, row)
+            self._rows[user_id] = row
+            return self._user(row)
+        changes: dict[str, Any] = {}
+        if now - row["last_seen_at"] >= LAST_SEEN_STEP:
+            changes["last_seen_at"] = now
+        # Written again only when it changed or is still in clear (a fresh nonce would change it).
+        stored = row["chat_id"]
+        if chat_id is not None and (
+            stored is None
+            or not self.chat_ids.encrypted(stored)
+            or self.chat_ids.decrypt(user_id, stored) != chat_id
+        ):
+            changes["chat_id"] = self.chat_ids.encrypt(user_id, chat_id)
+        if changes:
+            await self.session.execute(update(USERS).where(USERS.c.id == user_id).values(changes))
+            row.update(changes)
         return self._user(row)
 
     async def encrypt_clear_chat_ids(self) -> int:
@@ -132,6 +183,7 @@ class SqlAlchemyUserRepository:
         await self.session.execute(delete(MessageRow).where(MessageRow.conversation_id.in_(conversations)))
         await self.session.execute(delete(ConversationRow).where(ConversationRow.user_id == user_id))
         result = await self.session.execute(delete(UserRow).where(UserRow.id == user_id))
+        self._rows.pop(user_id, None)
         self.erased = bool(getattr(result, "rowcount", 0))
         return self.erased
 
@@ -144,14 +196,8 @@ class SqlAlchemyConversationRepository:
 
     async def current(self, user_id: str) -> Conversation | None:
         """The user's most recent conversation, if any."""
-        stmt = (
-            select(ConversationRow)
-            .where(ConversationRow.user_id == user_id)
-            .order_by(ConversationRow.id.desc())
-            .limit(1)
-        )
-        row = (await self.session.execute(stmt)).scalar_one_or_none()
-        return Conversation.model_validate(row, from_attributes=True) if row else None
+        row = (await self.session.execute(_CURRENT, {"b_user": user_id})).first()
+        return Conversation.model_validate(row._mapping) if row else None
 
     async def by_id(self, conversation_id: int) -> Conversation | None:
         """One conversation."""
@@ -178,9 +224,7 @@ class SqlAlchemyConversationRepository:
     async def set_context(self, conversation_id: int, context: dict[str, Any], now: datetime) -> None:
         """Replace the conversation's sub-state (practice round, awaited feedback reason)."""
         await self.session.execute(
-            update(ConversationRow)
-            .where(ConversationRow.id == conversation_id)
-            .values(context=context, updated_at=now)
+            _SET_CONTEXT, {"b_id": conversation_id, "b_context": context, "b_now": now}
         )
 
     async def purge_before(self, cutoff: datetime) -> int:
@@ -231,15 +275,12 @@ class SqlAlchemyMessageRepository:
             "buttons": [b.model_dump() for b in buttons],
             "created_at": now,
         }
-        stmt = insert(MESSAGES).values(values).returning(MESSAGES.c.id)
-        message_id = int((await self.session.execute(stmt)).one()[0])
+        message_id = int((await self.session.execute(_ADD_MESSAGE, values)).one()[0])
         bot_reply = direction is Direction.OUT and author is None
         if touch and not bot_reply and self._touched.get(conversation_id) != now:
             # A turn's replies share one time: the conversation's is set once for them (per transaction).
             # The bot's own replies follow the message that set it, a moment before: not set again.
-            await self.session.execute(
-                update(ConversationRow).where(ConversationRow.id == conversation_id).values(updated_at=now)
-            )
+            await self.session.execute(_TOUCH_CONVERSATION, {"b_id": conversation_id, "b_now": now})
             self._touched[conversation_id] = now
         return message_id
 
@@ -250,9 +291,7 @@ class SqlAlchemyMessageRepository:
     async def attach_analysis(self, message_id: int, analysis: Analysis) -> None:
         """Record the classifier's analysis on an incoming message."""
         await self.session.execute(
-            update(MessageRow)
-            .where(MessageRow.id == message_id)
-            .values(analysis=analysis.model_dump(mode="json"))
+            _ANALYSIS, {"b_id": message_id, "b_analysis": analysis.model_dump(mode="json")}
         )
 
     async def last_analysed(self, conversation_id: int) -> StoredMessage | None:
@@ -323,10 +362,8 @@ class SqlAlchemyDeliveryRepository:
             "message_id": message_id,
             "answered": False,
         }
-        stmt = insert_ignoring_duplicates(self.session, DeliveryRow, values).returning(
-            DeliveryRow.delivery_id
-        )
-        return (await self.session.execute(stmt)).first() is not None
+        stmt = _RECORD_DELIVERY[self.session.get_bind().dialect.name]
+        return (await self.session.execute(stmt, values)).first() is not None
 
     async def seen(self, channel: Channel, delivery_id: str) -> SeenDelivery | None:
         """The delivery as recorded before, or None."""
@@ -335,21 +372,9 @@ class SqlAlchemyDeliveryRepository:
 
     async def answered(self, channel: Channel, delivery_id: str) -> None:
         """The delivery's replies are stored: a repeat of it needs no answer."""
-        await self.session.execute(
-            update(DeliveryRow)
-            .where(DeliveryRow.channel == channel.value, DeliveryRow.delivery_id == delivery_id)
-            .values(answered=True)
-        )
+        await self.session.execute(_ANSWERED, {"b_channel": channel.value, "b_delivery": delivery_id})
 
     async def purge_before(self, cutoff: datetime) -> int:
         """Forget delivery ids seen before `cutoff`."""
         result = await self.session.execute(delete(DeliveryRow).where(DeliveryRow.seen_at < cutoff))
         return int(getattr(result, "rowcount", 0) or 0)
-
-
-def insert_ignoring_duplicates(session: AsyncSession, table: type[Any], values: dict[str, Any]) -> Any:
-    """INSERT … ON CONFLICT DO NOTHING (PostgreSQL and SQLite both have it): a duplicate is one
-    statement and no error, where a savepoint around a plain INSERT costs three."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    return insert(table).values(**values).on_conflict_do_nothing()
