@@ -7,16 +7,17 @@ import contextlib
 import signal
 
 import uvicorn
-from telegram import Update
 
 from bot.main import App, StartupError, build_app
 from bot.settings import Settings
 from bot.telegram.app import build_application
+from bot.telegram.polling import poll
 from bot.telegram.worker import telegram_deliverers
-from bot.web import WEBHOOK_PATH, ZALO_WEBHOOK_PATH, create_web_app
+from bot.web import WEBHOOK_PATH, ZALO_WEBHOOK_PATH, create_web_app, make_inbox, telegram_handler
 from bot.worker import outbox_loop
 from bot.zalo.channel import ZaloChannel, make_client, require_zalo_token
 from bot.zalo.client import ZaloError, ZaloUnauthorized
+from handlers.models import Channel
 
 RETENTION_EVERY_S = 24 * 3600
 
@@ -36,28 +37,33 @@ async def retention_loop(app: App) -> None:
 
 
 async def run_telegram(settings: Settings) -> int:
-    """Long polling until SIGINT/SIGTERM; updates in flight finish before it stops."""
+    """Long polling until SIGINT/SIGTERM, through the same inbox and outbox as the webhook: an
+    update is stored before Telegram is told it arrived. Updates in flight finish before it stops."""
     require_token(settings)
     app = await build_app(settings)
-    application = build_application(settings.telegram, app)
+    # No PTB updater: the updates PTB handles come from the inbox.
+    application = build_application(settings.telegram, app, webhook=True)
+    inbox = make_inbox(app, {Channel.TELEGRAM: telegram_handler(application)})
     stop = asyncio.Event()
     stop_on_signals(stop)
     retention = asyncio.create_task(retention_loop(app))
     try:
         async with application:
-            assert application.updater is not None
             if application.post_init is not None:
                 await application.post_init(application)
-            await application.updater.start_polling(
-                timeout=settings.telegram.poll_timeout_s, allowed_updates=Update.ALL_TYPES
-            )
+            # getUpdates does not work while a webhook is set.
+            await application.bot.delete_webhook()
             await application.start()
             deliverers = telegram_deliverers(app, application.bot, settings.telegram.public_base_url)
             outbox = asyncio.create_task(outbox_loop(app, deliverers))
-            await stop.wait()
-            outbox.cancel()
-            await application.updater.stop()
-            await application.stop()
+            updates = asyncio.create_task(inbox.run())
+            try:
+                await poll(application.bot, inbox, stop, settings.telegram.poll_timeout_s)
+            finally:
+                updates.cancel()
+                await inbox.drain()
+                outbox.cancel()
+                await application.stop()
     finally:
         retention.cancel()
         await app.close()

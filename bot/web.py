@@ -71,6 +71,35 @@ def json_depth(body: bytes) -> int:
     return max(accumulate(1 if b in (b"[", b"{") else -1 for b in brackets), default=0)
 
 
+def make_inbox(app: App, handlers: dict[Channel, Handle]) -> Inbox:
+    """This worker's inbox, handling each channel's stored updates with its handler."""
+    settings = app.settings.workers
+    return Inbox(app, handlers, lease_s=settings.lease_s, max_in_flight=settings.max_in_flight)
+
+
+def telegram_handler(telegram: TelegramApp) -> Handle:
+    """How the inbox hands a stored Telegram update to PTB (webhook and long polling alike); an
+    update the database could not take is given back to the inbox to try again."""
+    services = telegram.bot_data["notalone"]
+    services.inbox = True
+
+    async def telegram_update(payload: Any) -> None:
+        update = Update.de_json(payload, telegram.bot)
+        await telegram.process_update(update)
+        if update.update_id in services.try_again:
+            services.try_again.discard(update.update_id)
+            raise TryAgain
+
+    return telegram_update
+
+
+def telegram_chat(update: Update) -> str:
+    """The chat an update orders with; updates without a chat (none the bot asks for, today) are
+    not ordered with any other."""
+    chat = update.effective_chat
+    return str(chat.id) if chat is not None else f"update:{update.update_id}"
+
+
 def create_web_app(
     app: App,
     telegram: TelegramApp | None,
@@ -85,22 +114,10 @@ def create_web_app(
 
     handlers: dict[Channel, Handle] = {}
     if telegram is not None:
-        tg = telegram
-        services = tg.bot_data["notalone"]
-        services.inbox = True
-
-        async def telegram_update(payload: Any) -> None:
-            update = Update.de_json(payload, tg.bot)
-            await tg.process_update(update)
-            if update.update_id in services.try_again:
-                services.try_again.discard(update.update_id)
-                raise TryAgain
-
-        handlers[Channel.TELEGRAM] = telegram_update
+        handlers[Channel.TELEGRAM] = telegram_handler(telegram)
     if zalo is not None:
         handlers[Channel.ZALO] = zalo.process
-    settings = app.settings.workers
-    inbox = Inbox(app, handlers, lease_s=settings.lease_s, max_in_flight=settings.max_in_flight)
+    inbox = make_inbox(app, handlers)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -216,10 +233,7 @@ def create_web_app(
             # Valid JSON Telegram may send again and again: acknowledge it, ignore it, log its type only.
             log.warning("unreadable telegram update ignored", extra={"channel": "telegram"})
             return Response(status_code=200)
-        chat = update.effective_chat
-        # Updates without a chat (none the bot asks for, today) are not ordered with any other.
-        key = str(chat.id) if chat is not None else f"update:{update.update_id}"
-        return await stored(Channel.TELEGRAM, key, f"u{update.update_id}", data)
+        return await stored(Channel.TELEGRAM, telegram_chat(update), f"u{update.update_id}", data)
 
     async def stored(channel: Channel, chat_id: str, delivery_id: str, payload: Any) -> Response:
         """200 once the update is in the database; 503 if it cannot be (the platform sends it again)."""

@@ -4,10 +4,11 @@ a CSRF token; every browser sends Origin with a form POST)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # The console: its own stylesheet and script only (no inline code, no other site), no frames.
 CONSOLE_CSP = (
@@ -34,30 +35,58 @@ def security_headers(csp: str) -> dict[str, str]:
 
 def add_security_headers(app: FastAPI, csp: str) -> None:
     """Give every answer of `app` the security headers; a route that set one keeps its own."""
-    headers = security_headers(csp)
-
-    @app.middleware("http")
-    async def secure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        for name, value in headers.items():
-            response.headers.setdefault(name, value)
-        return response
+    app.add_middleware(SecurityHeaders, headers=security_headers(csp))
 
 
 def same_origin_posts(app: FastAPI) -> None:
     """Refuse (403) a POST another site's page made: its Origin names another host than ours (by
     name: a proxy may pass the Host header without the public port)."""
+    app.add_middleware(SameOriginPosts)
 
-    @app.middleware("http")
-    async def same_origin(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if request.method == "POST":
-            origin = request.headers.get("origin")
-            ours = urlsplit(f"//{request.headers.get('host', '')}").hostname
+
+class SecurityHeaders:
+    """ASGI middleware adding headers to every HTTP answer that lacks them. Plain ASGI: Starlette's
+    `BaseHTTPMiddleware` runs each request in a task group with streams, a cost every webhook paid."""
+
+    def __init__(self, app: ASGIApp, headers: dict[str, str]) -> None:
+        self.app = app
+        self.headers = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name, value in self.headers if name not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+class SameOriginPosts:
+    """ASGI middleware answering 403 to a POST whose Origin is another host (or, without Origin,
+    that the browser marks cross-site)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            headers = Headers(scope=scope)
+            origin = headers.get("origin")
+            ours = urlsplit(f"//{headers.get('host', '')}").hostname
             cross = (
                 urlsplit(origin).hostname != ours or ours is None
                 if origin is not None
-                else request.headers.get("sec-fetch-site") == "cross-site"
+                else headers.get("sec-fetch-site") == "cross-site"
             )
             if cross:
-                return Response("cross-site form refused", status_code=403, media_type="text/plain")
-        return await call_next(request)
+                refused = Response("cross-site form refused", status_code=403, media_type="text/plain")
+                await refused(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

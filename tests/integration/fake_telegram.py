@@ -29,7 +29,10 @@ class Call:
 class FakeTelegram:
     token: str = "123:TEST"
     calls: list[Call] = field(default_factory=list)
-    updates: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    # Updates not yet confirmed: as Telegram does, getUpdates returns them until a later call's
+    # offset passes them.
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    _new_update: asyncio.Event = field(default_factory=asyncio.Event)
     failures: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
     url: str = ""
     files: dict[str, bytes] = field(default_factory=dict)
@@ -165,7 +168,12 @@ class FakeTelegram:
         return self.message_update(chat_id, None, **extra)
 
     def push_update(self, update: dict[str, Any]) -> None:
-        self.updates.put_nowait(update)
+        self.updates.append(update)
+        self._new_update.set()
+
+    def offsets(self) -> list[int]:
+        """The offset of every getUpdates call so far (0 without one)."""
+        return [int(c.params.get("offset") or 0) for c in self.calls if c.method == "getUpdates"]
 
     # The API -------------------------------------------------------------------------------------
     async def _params(self, request: web.Request) -> dict[str, Any]:
@@ -233,15 +241,13 @@ class FakeTelegram:
         if method == "getUpdates":
             offset = int(params.get("offset") or 0)
             timeout = float(params.get("timeout") or 0)
-            batch = []
-            try:
-                update = await asyncio.wait_for(self.updates.get(), timeout=max(timeout, 0.05))
-                batch.append(update)
-                while not self.updates.empty():
-                    batch.append(self.updates.get_nowait())
-            except TimeoutError:
-                pass
-            return [u for u in batch if u["update_id"] >= offset]
+            limit = int(params.get("limit") or 100)
+            self.updates = [u for u in self.updates if u["update_id"] >= offset]  # confirmed: gone
+            if not self.updates:
+                self._new_update.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._new_update.wait(), timeout=max(timeout, 0.05))
+            return self.updates[:limit]
         if method == "getFile":
             file_id = str(params["file_id"])
             if file_id not in self.files:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,10 @@ from telegram import Update
 
 from bot.main import App
 from bot.telegram.app import build_application
-from bot.web import SECRET_HEADER, WEBHOOK_PATH, TelegramApp, create_web_app
+from bot.telegram.polling import poll
+from bot.web import SECRET_HEADER, WEBHOOK_PATH, TelegramApp, create_web_app, make_inbox, telegram_handler
+from handlers.models import Channel
+from handlers.ports import StorageUnavailable
 from tests.integration.conftest import serving
 from tests.integration.fake_telegram import FakeTelegram
 
@@ -192,26 +196,68 @@ class TestMessages:
         assert any("“" in m["text"] for m in fake.sent(chat_id=-100))
 
 
-class TestPollingAndOrder:
-    async def test_two_chats_interleaved_each_in_order(
-        self, telegram: TelegramApp, fake: FakeTelegram
-    ) -> None:
-        assert telegram.updater is not None
-        await telegram.updater.start_polling(poll_interval=0, timeout=1)
-        await telegram.start()
+@asynccontextmanager
+async def polling(app: App, inbox_accept: Any = None) -> AsyncIterator[TelegramApp]:
+    """`notalone run telegram`'s parts in this process: long polling into the inbox, PTB handling
+    what the inbox hands it (`inbox_accept` wraps the inbox's accept)."""
+    application = build_application(app.settings.telegram, app, webhook=True)
+    inbox = make_inbox(app, {Channel.TELEGRAM: telegram_handler(application)})
+    if inbox_accept is not None:
+        inbox.accept = inbox_accept(inbox.accept)  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    async with application:
+        await application.start()
+        handling = asyncio.create_task(inbox.run())
+        getting = asyncio.create_task(poll(application.bot, inbox, stop, 1))
         try:
+            yield application
+        finally:
+            stop.set()
+            await getting
+            handling.cancel()
+            await inbox.drain()
+            await application.stop()
+
+
+class TestPollingAndOrder:
+    async def test_two_chats_interleaved_each_in_order(self, app: App, fake: FakeTelegram) -> None:
+        async with polling(app):
             for i in range(3):
                 fake.push_update(fake.message_update(21, f"/help {i}"))
                 fake.push_update(fake.message_update(22, "/start"))
             fake.push_update(fake.message_update(21, "/luyentap"))
             sent21 = await fake.wait_for(5, chat_id=21)  # 3 help (the first introduces) + intro + question
             await fake.wait_for(3, chat_id=22)
-        finally:
-            await telegram.updater.stop()
-            await telegram.stop()
         texts = [m["text"] for m in sent21]
         assert all(t.startswith("Mình có thể") for t in texts[0:3]) and "/xoa" in texts[0]
         assert texts[3].startswith("Cùng luyện tập") and texts[4].startswith("Câu 1/5")
+
+    async def test_an_update_is_confirmed_only_once_stored(self, app: App, fake: FakeTelegram) -> None:
+        # The database refuses the first two tries to store the update: Telegram is not told it
+        # arrived (no offset passes it) until it is stored, and then it is answered, once.
+        refusals = [StorageUnavailable("OSError"), StorageUnavailable("OSError")]
+        polls_before_stored: list[int] = []
+
+        def flaky(accept: Any) -> Any:
+            async def accepting(*args: Any) -> None:
+                if refusals:
+                    raise refusals.pop()
+                polls_before_stored.append(len(fake.offsets()))
+                await accept(*args)
+
+            return accepting
+
+        update = fake.message_update(23, SCAM)
+        async with polling(app, flaky):
+            fake.push_update(update)
+            (answer,) = await fake.wait_for(1, chat_id=23)
+            await asyncio.sleep(1.5)  # a next poll (and nothing sent twice meanwhile)
+        assert "“" in answer["text"] and len(fake.sent(chat_id=23)) == 1
+        assert not refusals
+        offsets = fake.offsets()
+        (stored_after,) = polls_before_stored
+        assert all(o <= update["update_id"] for o in offsets[:stored_after])
+        assert update["update_id"] + 1 in offsets[stored_after:]  # confirmed once stored
 
 
 class TestRetries:
