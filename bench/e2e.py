@@ -1,6 +1,7 @@
 """End-to-end benchmark: notalone on SQLite and PostgreSQL, and a bare PTB echo bot, in one run.
 
-    .venv/bin/python bench/e2e.py [--students 100] [--messages 5] [--only sqlite|postgres|echo] [--quick]
+    .venv/bin/python bench/e2e.py [--students 100] [--messages 5] [--only SYSTEM ...] [--quick]
+    .venv/bin/python bench/e2e.py --only polling --only echo-polling   # long polling, both bots
     .venv/bin/python bench/e2e.py --only postgres --open-loop 10 20 30 50 [--seconds 20]
 
 Prints numbers; asserts nothing. Each system runs in a fresh child process (this script with --serve):
@@ -65,7 +66,13 @@ SYSTEMS = {
     "postgres": "notalone postgres",
     "postgres2": "notalone pg x2",
     "echo": "ptb echo",
+    "polling": "notalone pg poll",
+    "echo-polling": "ptb echo poll",
 }
+# Systems fed by long polling (the driver puts updates on the fake's getUpdates), and the echo bot
+# each is compared with.
+POLLING = ("polling", "echo-polling")
+ECHO_OF = {"sqlite": "echo", "postgres": "echo", "postgres2": "echo", "polling": "echo-polling"}
 UNLIMITED_SENDS = 1_000_000
 
 
@@ -119,19 +126,24 @@ async def student(
     timeout: float,
     stats: Stats,
 ) -> None:
-    """Send each message by webhook and wait for the bot's answer before the next one (with several
-    workers, a chat's messages go to them in turn, as a round-robin proxy would send them)."""
+    """Send each message by webhook (or, without `urls`, for the bot's next getUpdates) and wait for
+    the bot's answer before the next one (with several workers, a chat's messages go to them in
+    turn, as a round-robin proxy would send them)."""
     for n, text in enumerate(texts):
-        url = urls[(chat_id + n) % len(urls)]
         update = fake.message_update(chat_id, text)
         reply = fake.expect(chat_id)
         started = time.perf_counter()
-        try:
-            async with session.post(url, json=update, headers={SECRET_HEADER: SECRET}) as response:
-                outcome = str(response.status)
-                await response.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            outcome = type(exc).__name__
+        if not urls:
+            fake.push_update(update)
+            outcome = "200"
+        else:
+            try:
+                url = urls[(chat_id + n) % len(urls)]
+                async with session.post(url, json=update, headers={SECRET_HEADER: SECRET}) as response:
+                    outcome = str(response.status)
+                    await response.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                outcome = type(exc).__name__
         if outcome != "200":
             stats.rejected[outcome] = stats.rejected.get(outcome, 0) + 1
             fake.forget(chat_id, reply)
@@ -156,7 +168,7 @@ async def one_update(
     stats: Stats,
 ) -> None:
     """The open loop's unit: one update posted, its answer waited for (nothing else waits for it)."""
-    await student(chat_id, [text], fake, session, [url], timeout, stats)
+    await student(chat_id, [text], fake, session, [url] if url else [], timeout, stats)
 
 
 async def open_loop(
@@ -175,7 +187,7 @@ async def open_loop(
             due += rng.expovariate(rate)
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
             chat = 5_000_000 + n % chats
-            url = base_urls[n % len(base_urls)] + WEBHOOK
+            url = base_urls[n % len(base_urls)] + WEBHOOK if base_urls else ""
             tasks.append(
                 asyncio.create_task(
                     one_update(chat, texts[n % len(texts)], fake, session, url, timeout, stats)
@@ -293,6 +305,19 @@ async def wait_ready(
     raise SystemExit(f"the bot did not become ready within {timeout:.0f}s (log: {log})")
 
 
+async def wait_polling(fake: FakeTelegram, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait until the bot polls the fake for updates (the first start may train the NLU model)."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace")[-3000:]
+            raise SystemExit(f"the bot process exited with {process.returncode}:\n{tail}")
+        if fake.sent("getUpdates"):
+            return
+        await asyncio.sleep(0.1)
+    raise SystemExit(f"the bot did not start polling (log: {log})")
+
+
 async def wait_for_file(path: Path, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists() and time.monotonic() < deadline:
@@ -334,7 +359,7 @@ async def run_system(system: str, args: argparse.Namespace) -> Result:
             async with contextlib.AsyncExitStack() as stack:
                 db_url = (
                     await stack.enter_async_context(postgres_database())
-                    if system in ("postgres", "postgres2")
+                    if system in ("postgres", "postgres2", "polling")
                     else None
                 )
                 # postgres2: two worker processes on one database (the scale-out of deploy/).
@@ -350,8 +375,11 @@ async def run_system(system: str, args: argparse.Namespace) -> Result:
                         )
                     )
                 for (process, base_url), folder in workers:
-                    await wait_ready(process, base_url, folder / "bot.log")
-                urls = [base_url for (_, base_url), _ in workers]
+                    if system in POLLING:
+                        await wait_polling(fake, process, folder / "bot.log")
+                    else:
+                        await wait_ready(process, base_url, folder / "bot.log")
+                urls = [] if system in POLLING else [base_url for (_, base_url), _ in workers]
                 processes = [process for (process, _), _ in workers]
                 warm = conversations(args.warmup, 3, first_chat=9_000_000)
                 await load(fake, urls, warm, args.timeout)
@@ -480,16 +508,10 @@ def summarize(path: Path) -> dict[str, float]:
 
 
 # The bot process itself (--serve) ------------------------------------------------------------------
-def echo_web_app(token: str, api_base_url: str) -> FastAPI:
-    """The framework's ceiling: a PTB Application that echoes text, fed by a bare webhook route."""
-    application = (
-        Application.builder()
-        .token(token)
-        .base_url(f"{api_base_url}/bot")
-        .updater(None)
-        .concurrent_updates(True)
-        .build()
-    )
+def echo_application(token: str, api_base_url: str, *, polling: bool) -> Any:
+    """The framework's ceiling: a PTB Application that echoes text (with PTB's Updater: polling)."""
+    builder = Application.builder().token(token).base_url(f"{api_base_url}/bot").concurrent_updates(True)
+    application = (builder if polling else builder.updater(None)).build()
 
     async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -497,6 +519,12 @@ def echo_web_app(token: str, api_base_url: str) -> FastAPI:
             await context.bot.send_message(message.chat_id, message.text)
 
     application.add_handler(MessageHandler(filters.TEXT, echo))
+    return application
+
+
+def echo_web_app(token: str, api_base_url: str) -> FastAPI:
+    """The echo bot fed by a bare webhook route."""
+    application = echo_application(token, api_base_url, polling=False)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -538,18 +566,10 @@ async def notalone_web_app(config: Path, telegram_limit: bool) -> Any:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    """Run one bot on 127.0.0.1:<port> until SIGTERM (or until the driver process is gone)."""
+    """Run one bot on 127.0.0.1:<port> (or, polling, against the fake's getUpdates) until SIGTERM
+    or until the driver process is gone."""
     import uvicorn
 
-    if args.serve == "echo":
-        web = echo_web_app(
-            os.environ["NOTALONE_TELEGRAM__TOKEN"], os.environ["NOTALONE_TELEGRAM__API_BASE_URL"]
-        )
-    else:
-        web = await notalone_web_app(Path(args.config), args.telegram_limit)
-    server = uvicorn.Server(
-        uvicorn.Config(web, host="127.0.0.1", port=args.port, log_config=None, access_log=False)
-    )
     if args.profile_to:
         profiler = cProfile.Profile()
 
@@ -565,13 +585,56 @@ async def serve(args: argparse.Namespace) -> None:
     async def orphaned() -> None:
         while os.getppid() == parent:
             await asyncio.sleep(1)
-        server.should_exit = True
+        os.kill(os.getpid(), signal.SIGTERM)
 
     watchdog = asyncio.create_task(orphaned())
     try:
+        if args.serve == "polling":
+            await notalone_polling(Path(args.config), args.telegram_limit)
+            return
+        if args.serve == "echo-polling":
+            await echo_polling()
+            return
+        if args.serve == "echo":
+            web = echo_web_app(
+                os.environ["NOTALONE_TELEGRAM__TOKEN"], os.environ["NOTALONE_TELEGRAM__API_BASE_URL"]
+            )
+        else:
+            web = await notalone_web_app(Path(args.config), args.telegram_limit)
+        server = uvicorn.Server(
+            uvicorn.Config(web, host="127.0.0.1", port=args.port, log_config=None, access_log=False)
+        )
         await server.serve()
     finally:
         watchdog.cancel()
+
+
+async def notalone_polling(config: Path, telegram_limit: bool) -> None:
+    """`notalone run telegram` itself (long polling through the inbox), the send limit lifted."""
+    from bot.serve import run_telegram
+    from bot.settings import load_settings
+
+    settings = load_settings(config)
+    if not telegram_limit:
+        lifted = settings.telegram.model_copy(update={"max_sends_per_second": UNLIMITED_SENDS})
+        settings = settings.model_copy(update={"telegram": lifted})
+    await run_telegram(settings)
+
+
+async def echo_polling() -> None:
+    """The echo bot on PTB's own long polling (its Updater), until SIGTERM."""
+    application = echo_application(
+        os.environ["NOTALONE_TELEGRAM__TOKEN"], os.environ["NOTALONE_TELEGRAM__API_BASE_URL"], polling=True
+    )
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    async with application:
+        assert application.updater is not None
+        await application.updater.start_polling(timeout=30, poll_interval=0)
+        await application.start()
+        await stop.wait()
+        await application.updater.stop()
+        await application.stop()
 
 
 # Report ------------------------------------------------------------------------------------------
@@ -580,8 +643,12 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else float("nan")
 
 
+def kind_of(result: Result) -> str:
+    """The --only name of a result's system."""
+    return next(name for name, label in SYSTEMS.items() if label == result.system)
+
+
 def report(results: list[Result], args: argparse.Namespace) -> None:
-    echo = next((r for r in results if r.system == SYSTEMS["echo"]), None)
     limit = "kept (telegram.max_sends_per_second)" if args.telegram_limit else "lifted"
     print(
         f"students={args.students} messages={args.messages} updates={args.students * args.messages} "
@@ -595,7 +662,9 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     print(header)
     print("-" * len(header))
     for r in results:
-        share = f"{r.rate / echo.rate:.0%}" if echo is not None and echo.rate > 0 else "-"
+        base = next((e for e in results if e.system == SYSTEMS.get(ECHO_OF.get(kind_of(r), ""))), None)
+        share = f"{r.rate / base.rate:.0%}" if base is not None and base.rate > 0 else "-"
+        share = "100%" if r.system in (SYSTEMS["echo"], SYSTEMS["echo-polling"]) else share
         median = statistics.median(r.latencies_ms) if r.latencies_ms else float("nan")
         per_update = r.bot_cpu_s * 1000 / r.processed if r.processed else float("nan")
         print(
@@ -639,11 +708,10 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         target("notalone postgres RSS <= 300 MB", f"{pg.rss_mb:.0f}", pg.rss_mb <= 300)
         print(f"  (closed-loop p99 {p99:.0f} ms: see the open loop for latency at a given rate)")
     for r in results:
-        if r is echo:
-            continue
-        if echo is not None and echo.rate > 0:
-            fraction = r.rate / echo.rate
-            target(f"{r.system} >= 35% of echo throughput", f"{fraction:.0%}", fraction >= 0.35)
+        base = next((e for e in results if e.system == SYSTEMS.get(ECHO_OF.get(kind_of(r), ""))), None)
+        if base is not None and base.rate > 0:
+            fraction = r.rate / base.rate
+            target(f"{r.system} >= 35% of {base.system}", f"{fraction:.0%}", fraction >= 0.35)
     for r in results:
         for kind, count in r.error_kinds.items():
             print(f"{r.system} error: {count} x {kind}")
@@ -704,7 +772,7 @@ def main() -> None:
         metavar="PREFIX",
         help="with --profile: keep the raw profile as PREFIX.<system>.pstats",
     )
-    parser.add_argument("--serve", choices=["sqlite", "postgres", "echo"], help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=list(SYSTEMS), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
     parser.add_argument("--profile-to", help=argparse.SUPPRESS)
