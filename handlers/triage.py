@@ -112,9 +112,11 @@ async def handle_incoming(msg: Incoming, *, core: Core) -> Turn:
     user_id = core.pseudonym(msg.channel, msg.platform_user_id)
     cleaned = clean_text(msg.text, max_chars=core.limits.max_chars)
     async with core.uow() as uow:
+        # The conversation first: a storage may read the user with it, in one go.
+        conversation = await uow.conversations.current(user_id)
         first_contact = await uow.users.get(user_id) is None
         await uow.users.touch(user_id, msg.channel, msg.chat_id, now)
-        conversation = await uow.conversations.current(user_id) or await uow.conversations.open(user_id, now)
+        conversation = conversation or await uow.conversations.open(user_id, now)
         incoming_id = await uow.messages.add(
             conversation_id=conversation.id,
             direction=Direction.IN,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, insert, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,11 +46,13 @@ DELIVERIES = Base.metadata.tables["deliveries"]
 _NOW = bindparam("b_now", type_=UtcDateTime())
 _USER = select(USERS).where(USERS.c.id == bindparam("b_id"))
 _ADD_USER = insert(USERS)
+# A student's newest conversation and their user row in one statement (a turn needs both).
+_NEWEST = CONVERSATIONS.alias("newest")
+_LATEST = select(func.max(_NEWEST.c.id)).where(_NEWEST.c.user_id == bindparam("b_user")).scalar_subquery()
 _CURRENT = (
-    select(CONVERSATIONS)
-    .where(CONVERSATIONS.c.user_id == bindparam("b_user"))
-    .order_by(CONVERSATIONS.c.id.desc())
-    .limit(1)
+    select(*(c.label(f"u_{c.name}") for c in USERS.c), *CONVERSATIONS.c)
+    .select_from(USERS.outerjoin(CONVERSATIONS, CONVERSATIONS.c.id == _LATEST))
+    .where(USERS.c.id == bindparam("b_user"))
 )
 _SET_CONTEXT = (
     update(CONVERSATIONS)
@@ -100,6 +102,10 @@ class SqlAlchemyUserRepository:
             created_at=row["created_at"],
             last_seen_at=row["last_seen_at"],
         )
+
+    def remember(self, user_id: str, row: dict[str, Any] | None) -> None:
+        """The user's row (None: there is none) as read with their conversation in this unit of work."""
+        self._rows[user_id] = row
 
     async def _row(self, user_id: str) -> dict[str, Any] | None:
         if user_id not in self._rows:
@@ -189,15 +195,23 @@ class SqlAlchemyUserRepository:
 
 
 class SqlAlchemyConversationRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, users: SqlAlchemyUserRepository | None = None) -> None:
         self.session = session
+        # The user rows read along with a conversation are handed to the user repository.
+        self.users = users
         # Conversations were purged: the unit of work scrubs the database files after commit.
         self.erased = False
 
     async def current(self, user_id: str) -> Conversation | None:
         """The user's most recent conversation, if any."""
-        row = (await self.session.execute(_CURRENT, {"b_user": user_id})).first()
-        return Conversation.model_validate(row._mapping) if row else None
+        found = (await self.session.execute(_CURRENT, {"b_user": user_id})).first()
+        values = {} if found is None else dict(found._mapping)
+        if self.users is not None:
+            user = {c.name: values[f"u_{c.name}"] for c in USERS.c} if values else None
+            self.users.remember(user_id, user)
+        if not values or values["id"] is None:
+            return None
+        return Conversation.model_validate({c.name: values[c.name] for c in CONVERSATIONS.c})
 
     async def by_id(self, conversation_id: int) -> Conversation | None:
         """One conversation."""

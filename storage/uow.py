@@ -46,7 +46,7 @@ class SqlAlchemyUnitOfWork:
     async def __aenter__(self) -> Self:
         self._session = self._factory()
         self.users = SqlAlchemyUserRepository(self._session, self._chat_ids)
-        self.conversations = SqlAlchemyConversationRepository(self._session)
+        self.conversations = SqlAlchemyConversationRepository(self._session, self.users)
         self.messages = SqlAlchemyMessageRepository(self._session)
         self.feedback = SqlAlchemyFeedbackRepository(self._session)
         self.cases = SqlAlchemyCaseRepository(self._session)
