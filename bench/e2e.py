@@ -552,6 +552,7 @@ def echo_web_app(token: str, api_base_url: str) -> FastAPI:
 async def notalone_web_app(config: Path, telegram_limit: bool) -> Any:
     """The real thing: build_app, the PTB Application for webhooks, and the project's web app."""
     from bot.main import build_app
+    from bot.serve import freeze_startup_objects
     from bot.settings import load_settings
     from bot.telegram.app import build_application
     from bot.web import create_web_app
@@ -562,7 +563,9 @@ async def notalone_web_app(config: Path, telegram_limit: bool) -> Any:
     if not telegram_limit:
         telegram = telegram.model_copy(update={"max_sends_per_second": UNLIMITED_SENDS})
     application = build_application(telegram, app, webhook=True)
-    return create_web_app(app, application, secret=SECRET, webhook_url=None)
+    web = create_web_app(app, application, secret=SECRET, webhook_url=None)
+    freeze_startup_objects()
+    return web
 
 
 async def serve(args: argparse.Namespace) -> None:
