@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
+import yaml
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
@@ -42,10 +43,42 @@ from handlers.ports import GuidanceLibrary, UnitOfWork
 from handlers.waves import WINDOW as WAVE_WINDOW
 from storage.console import ConsoleStore, Throttle
 from storage.fingerprints import SqlAlchemyFingerprintRepository
-from storage.queries import search_cases, stats
+from storage.queries import queue_details, search_cases, stats
 
 COOKIE = "notalone_console"
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
+HERE = Path(__file__).resolve().parent
+TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
+# The counselors' words for every internal value a page shows (counselor/labels.yml).
+LABELS: dict[str, dict[str, str]] = yaml.safe_load((HERE / "labels.yml").read_text(encoding="utf-8"))
+# The first words of a student's latest message on a queue row.
+PREVIEW_CHARS = 90
+
+
+def vi(value: Any, kind: str) -> str:
+    """What a counselor reads for an internal value (a status, an outcome, a tactic…): never the
+    value itself; an unknown one reads "Khác" (other)."""
+    return LABELS[kind].get(str(getattr(value, "value", value)), "Khác")
+
+
+def preview(text: str | None) -> str:
+    """The start of a message, cut at a word, for one line of the queue."""
+    if not text:
+        return "(chưa viết gì, chỉ bấm nút)"
+    flat = " ".join(text.split())
+    if len(flat) <= PREVIEW_CHARS:
+        return flat
+    return flat[:PREVIEW_CHARS].rsplit(" ", 1)[0] + " …"
+
+
+def first_line(text: str | None) -> tuple[str, str]:
+    """A bot turn's first line, and the rest (shown folded)."""
+    head, _, rest = (text or "").strip().partition("\n")
+    return head, rest.strip()
+
+
+TEMPLATES.env.filters["vi"] = vi
+TEMPLATES.env.filters["preview"] = preview
+TEMPLATES.env.filters["first_line"] = first_line
 HASHER = PasswordHasher()
 # Rows of each kind (waiting, claimed) on the queue page; more are counted under them.
 QUEUE_ROWS = 200
@@ -129,7 +162,8 @@ def highlighted(message: StoredMessage) -> Markup:
             continue  # overlapping or stale span: leave the text as it is
         out.append(html.escape(text[pos:start]))
         label = html.escape(tactic)
-        out.append(f'<mark class="{label}" title="{label}">{html.escape(text[start:end])}</mark>')
+        title = html.escape(vi(tactic, "tactic"))
+        out.append(f'<mark class="{label}" title="{title}">{html.escape(text[start:end])}</mark>')
         pos = end
     out.append(html.escape(text[pos:]))
     return Markup("".join(out))  # noqa: S704 - every piece above is html.escape()d
@@ -229,8 +263,8 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
         response.delete_cookie(COOKIE, path="/console")
         return response
 
-    async def queue_cases() -> tuple[list[Any], int]:
-        """The queue's cases, and how many more there are than the page shows."""
+    async def queue_cases() -> dict[str, Any]:
+        """The queue's cases with each one's details, and how many more there are than it shows."""
         async with deps.uow() as work:
             waiting = await work.cases.listed(CaseStatus.WAITING, QUEUE_ROWS)
             claimed = await work.cases.listed(CaseStatus.CLAIMED, QUEUE_ROWS)
@@ -240,24 +274,21 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
                     CaseStatus.CLAIMED
                 )
                 hidden = total - len(waiting) - len(claimed)
-            return [*waiting, *claimed], hidden
+        cases = [*waiting, *claimed]
+        async with deps.sessions() as session:
+            details = await queue_details(session, [c.id for c in cases])
+        return {"cases": cases, "details": details, "hidden": hidden, "now": deps.clock()}
 
     @console.get("/", response_class=HTMLResponse)
     async def queue(request: Request, me: Who) -> Response:
-        cases, hidden = await queue_cases()
-        return TEMPLATES.TemplateResponse(
-            request,
-            "queue.html",
-            {"me": me[0], "csrf": me[1], "cases": cases, "hidden": hidden, "now": deps.clock()},
-        )
+        rows = await queue_cases()
+        return TEMPLATES.TemplateResponse(request, "queue.html", {"me": me[0], "csrf": me[1], **rows})
 
     @console.get("/queue/rows", response_class=HTMLResponse)
     async def queue_rows(request: Request, me: Who) -> Response:
         """The queue's rows alone, polled by the page every few seconds."""
-        cases, hidden = await queue_cases()
-        return TEMPLATES.TemplateResponse(
-            request, "queue_rows.html", {"me": me[0], "cases": cases, "hidden": hidden, "now": deps.clock()}
-        )
+        rows = await queue_cases()
+        return TEMPLATES.TemplateResponse(request, "queue_rows.html", {"me": me[0], **rows})
 
     @console.get("/cases/{case_id}", response_class=HTMLResponse)
     async def case_page(request: Request, case_id: CaseId, me: Who, error: str = "") -> Response:
@@ -425,8 +456,24 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
         async with deps.sessions() as session:
             numbers = await stats(session, now)
             waves = await SqlAlchemyFingerprintRepository(session).waves(now - WAVE_WINDOW)
+        lib = deps.library
+        tactics = [(vi(t, "tactic"), n) for t, n in numbers.tactics.most_common()]
+        scenarios = [
+            (lib.scenario_title(k) or "Tình huống khác", n) for k, n in numbers.scenarios.most_common(12)
+        ]
+        titles = {w.scenario: lib.scenario_title(w.scenario) for w in waves if w.scenario}
         return TEMPLATES.TemplateResponse(
-            request, "stats.html", {"me": me[0], "csrf": me[1], "s": numbers, "waves": waves}
+            request,
+            "stats.html",
+            {
+                "me": me[0],
+                "csrf": me[1],
+                "s": numbers,
+                "waves": waves,
+                "tactics": tactics,
+                "scenarios": scenarios,
+                "titles": titles,
+            },
         )
 
     @console.get("/audit", response_class=HTMLResponse)

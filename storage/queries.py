@@ -11,7 +11,7 @@ from sqlalchemy import String, cast, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.models import Case
-from storage.models import CaseRow, MessageRow
+from storage.models import CaseRow, ConversationRow, CounselorRow, MessageRow, UserRow
 
 SEARCH_LIMIT = 100
 
@@ -93,3 +93,40 @@ async def stats(session: AsyncSession, now: datetime, days: int = 14) -> Stats:
             waits.append((replied - case.created_at).total_seconds() / 60)
     result.median_first_reply_minutes = statistics.median(waits) if waits else None
     return result
+
+
+@dataclass(frozen=True)
+class QueueDetails:
+    """What a queue row shows beside the case: where the student writes from, the start of the
+    latest thing they wrote (not a button they tapped), and who holds the case."""
+
+    channel: str
+    latest: str | None
+    holder: str | None
+
+
+async def queue_details(session: AsyncSession, case_ids: list[int]) -> dict[int, QueueDetails]:
+    """Per case: its student's channel, their latest message, its counselor's name (one statement)."""
+    if not case_ids:
+        return {}
+    latest = (
+        select(MessageRow.text)
+        .where(
+            MessageRow.conversation_id == CaseRow.conversation_id,
+            MessageRow.direction == "in",
+            MessageRow.text.is_not(None),
+        )
+        .order_by(MessageRow.id.desc())
+        .limit(1)
+        .correlate(CaseRow)
+        .scalar_subquery()
+    )
+    stmt = (
+        select(CaseRow.id, UserRow.channel, CounselorRow.name, latest)
+        .join(ConversationRow, ConversationRow.id == CaseRow.conversation_id)
+        .join(UserRow, UserRow.id == ConversationRow.user_id)
+        .outerjoin(CounselorRow, CounselorRow.id == CaseRow.counselor_id)
+        .where(CaseRow.id.in_(case_ids))
+    )
+    rows = (await session.execute(stmt)).all()
+    return {case_id: QueueDetails(channel, text, holder) for case_id, channel, holder, text in rows}

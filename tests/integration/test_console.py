@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import subprocess
@@ -21,11 +22,13 @@ from bot.telegram.outbox import deliver_due
 from bot.web import TelegramApp
 from counselor import console as console_module
 from counselor.console import ConsoleDeps, create_console, hash_password
+from handlers.models import CaseOutcome, CasePriority, CaseStatus, Tactic
 from nlu.data import load_examples
 from tests.conftest import CRISIS
 from tests.integration.fake_telegram import FakeTelegram
 
 XSS = "<script>alert('x')</script> chuyển tiền ngay không tao tung ảnh của mày"
+SCAM = "Cục Cảnh sát thông báo bạn liên quan đường dây rửa tiền. Không được nói với ai, chuyển 20 triệu ngay."
 
 
 async def process(application: TelegramApp, payload: dict[str, Any]) -> None:
@@ -170,14 +173,14 @@ class TestLogin:
         await login(client, "sup", "mat-khau-sup-12")
         page = (await client.get("/audit")).text
         rows = re.findall(
-            r"<tr><td>[^<]*</td><td>([^<]*)</td><td>(login\w*)</td>.*?<td>(\w+)</td><td>([^<]*)</td>",
+            r"<tr><td>[^<]*</td><td>([^<]*)</td><td>(Đăng nhập[^<]*)</td>.*?<td>([^<]+)</td><td>([^<]*)</td>",
             page,
             re.S,
         )
         assert rows[:3] == [
-            ("sup", "login", "console", "192.0.2.44"),
-            ("sup", "login_failed", "console", "192.0.2.44"),
-            ("(tên không có)", "login_failed", "console", "192.0.2.44"),
+            ("sup", "Đăng nhập", "Trang tư vấn", "192.0.2.44"),
+            ("sup", "Đăng nhập sai", "Trang tư vấn", "192.0.2.44"),
+            ("(tên không có)", "Đăng nhập sai", "Trang tư vấn", "192.0.2.44"),
         ]
         assert "nobody" not in page  # an unknown name typed is not kept (it may be a password)
 
@@ -314,7 +317,7 @@ class TestCaseWork:
         new_id = int(reopened.headers["location"].rsplit("/", 1)[1])
         assert new_id != int(case_id)
         page = await console.get(f"/cases/{new_id}")
-        assert "claimed" in page.text and f'action="/console/cases/{new_id}/reply"' in page.text
+        assert "Đã nhận" in page.text and f'action="/console/cases/{new_id}/reply"' in page.text
         again = await console.post(f"/cases/{case_id}/reopen", data={"csrf": csrf})
         assert again.headers["location"].endswith("error=open")  # one open case per conversation
         await deliver_due(app, telegram.bot, None)
@@ -331,7 +334,7 @@ class TestCaseWork:
         assert (await console.get("/")).status_code == 303  # logged out
         await login(console, "sup", "mat-khau-sup-12")
         audit = await console.get("/audit")
-        assert audit.status_code == 200 and "login" in audit.text and "anna" in audit.text
+        assert audit.status_code == 200 and "Đăng nhập" in audit.text and "anna" in audit.text
 
     async def test_expired_session_goes_back_to_login(self, app: App) -> None:
         await app.set_counselor_password("anna", "counselor", hash_password("mat-khau-anna-1"))
@@ -432,3 +435,76 @@ class TestSearchAndStats:
         assert (
             "&lt;i&gt;" not in page.text and "<i>ngay" not in page.text
         )  # no message text on the stats page
+
+
+SLUGS = {
+    *(s.value for s in CaseStatus),
+    *(o.value for o in CaseOutcome),
+    *(p.value for p in CasePriority),
+    *(t.value for t in Tactic),
+    "crisis",
+    "student",
+    "counselor",
+    "telegram",
+    "zalo",
+    "console",
+    "api",
+    "login",
+    "login_failed",
+    "open",
+    "claim",
+    "reply",
+    "resolve",
+    "search",
+}
+
+
+def shown(page: str) -> str:
+    """What a counselor can read on a page: its text and its hover titles (not the markup)."""
+    titles = " ".join(re.findall(r'title="([^"]*)"', page))
+    body = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", " ", body) + " " + titles)
+
+
+class TestVietnameseOnly:
+    async def test_no_page_shows_an_internal_value(
+        self, telegram: TelegramApp, fake: FakeTelegram, console: httpx.AsyncClient
+    ) -> None:
+        # Cases in every state: urgent waiting, claimed, resolved with an outcome; a scam analysed.
+        await process(telegram, fake.message_update(7201, CRISIS))
+        await process(telegram, fake.message_update(7202, SCAM))
+        await process(telegram, fake.button_update(7202, "talk_to_counselor"))
+        await process(telegram, fake.message_update(7203, SCAM))
+        await process(telegram, fake.button_update(7203, "talk_to_counselor"))
+        await login(console, "sup", "mat-khau-sup-12")
+        queue = await console.get("/")
+        ids = re.findall(r'href="/console/cases/(\d+)"', queue.text)
+        assert len(ids) == 3
+        csrf = csrf_of(queue.text)
+        for case_id in ids[1:]:
+            await console.post(f"/cases/{case_id}/claim", data={"csrf": csrf})
+        await console.post(f"/cases/{ids[2]}/resolve", data={"csrf": csrf, "outcome": "referred_111"})
+        pages = {
+            "queue": (await console.get("/")).text,
+            "rows": (await console.get("/queue/rows")).text,
+            **{f"case {i}": (await console.get(f"/cases/{i}")).text for i in ids},
+            "stats": (await console.get("/stats")).text,
+            "audit": (await console.get("/audit")).text,
+            **{
+                f"search {s.value}": (await console.get(f"/search?status={s.value}")).text for s in CaseStatus
+            },
+        }
+        for name, page in pages.items():
+            words = set(re.findall(r"[a-z_0-9]+", shown(page)))
+            leaked = words & SLUGS
+            snake = {w for w in words if re.fullmatch(r"[a-z]+(_[a-z0-9]+)+", w)}
+            assert not leaked and not snake, f"{name} shows {sorted(leaked | snake)}"
+        # What the labels say instead, and the queue row's details.
+        assert "Chuyển Tổng đài 111" in shown(pages[f"case {ids[2]}"])
+        assert "Gây sợ hãi" in shown(pages["stats"]) or "Kiểm soát hành vi" in shown(pages["stats"])
+        rows = shown(pages["rows"])
+        assert "Telegram" in rows and "sup" in rows  # the channel, and who holds the claimed case
+        assert "Cục Cảnh sát thông báo" in rows  # the start of the student's latest message
+        # A bot turn is folded to its first line; the student's words are not.
+        case_page = pages[f"case {ids[1]}"]
+        assert "<details" in case_page and "<summary>" in case_page
