@@ -7,9 +7,10 @@ import asyncio
 import functools
 import hmac
 import html
+import json
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,7 +20,7 @@ import yaml
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
@@ -38,7 +39,7 @@ from handlers.handoff import (
     reopen_case,
     resolve_case,
 )
-from handlers.models import CaseOutcome, CaseStatus, Counselor, StoredMessage, Tactic
+from handlers.models import CaseOutcome, CasePriority, CaseStatus, Counselor, StoredMessage, Tactic
 from handlers.ports import GuidanceLibrary, UnitOfWork
 from handlers.waves import WINDOW as WAVE_WINDOW
 from storage.console import ConsoleStore, Throttle
@@ -52,6 +53,9 @@ TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
 LABELS: dict[str, dict[str, str]] = yaml.safe_load((HERE / "labels.yml").read_text(encoding="utf-8"))
 # The first words of a student's latest message on a queue row.
 PREVIEW_CHARS = 90
+# The live queue looks for changes this often, and says it is still there at least this often.
+EVENTS_EVERY_S = 2.0
+KEEPALIVE_S = 20.0
 
 
 def vi(value: Any, kind: str) -> str:
@@ -283,6 +287,40 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
     async def queue(request: Request, me: Who) -> Response:
         rows = await queue_cases()
         return TEMPLATES.TemplateResponse(request, "queue.html", {"me": me[0], "csrf": me[1], **rows})
+
+    @console.get("/queue/events")
+    async def queue_events(request: Request, me: Who) -> Response:
+        """The queue, live (Server-Sent Events): its rows whenever they change, with how many cases
+        wait and which urgent cases are new since the page opened. The session is checked on every
+        round: a logged-out or revoked counselor stops receiving at once."""
+
+        async def events() -> AsyncIterator[str]:
+            last, quiet = "", 0.0
+            seen: set[int] | None = None
+            while not await request.is_disconnected():
+                try:
+                    await who(request)
+                except LoginRequired:
+                    yield "event: logout\ndata: {}\n\n"
+                    return
+                rows = await queue_cases()
+                page = TEMPLATES.get_template("queue_rows.html").render(me=me[0], **rows)
+                urgent = {c.id for c in rows["cases"] if c.priority is CasePriority.URGENT}
+                if page != last:
+                    waiting = sum(c.status is CaseStatus.WAITING for c in rows["cases"]) + rows["hidden"]
+                    new: list[int] = sorted(urgent - seen) if seen is not None else []
+                    data = {"rows": page, "waiting": waiting, "urgent_new": new}
+                    yield f"event: queue\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+                    last, quiet = page, 0.0
+                elif quiet >= KEEPALIVE_S:
+                    yield ": still here\n\n"  # a comment: keeps proxies from closing the stream
+                    quiet = 0.0
+                seen = urgent | (seen or set())
+                await asyncio.sleep(EVENTS_EVERY_S)
+                quiet += EVENTS_EVERY_S
+
+        headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 
     @console.get("/queue/rows", response_class=HTMLResponse)
     async def queue_rows(request: Request, me: Who) -> Response:

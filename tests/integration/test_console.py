@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import subprocess
@@ -25,6 +26,7 @@ from counselor.console import ConsoleDeps, create_console, hash_password
 from handlers.models import CaseOutcome, CasePriority, CaseStatus, Tactic
 from nlu.data import load_examples
 from tests.conftest import CRISIS
+from tests.integration.conftest import serving
 from tests.integration.fake_telegram import FakeTelegram
 
 XSS = "<script>alert('x')</script> chuyển tiền ngay không tao tung ảnh của mày"
@@ -508,3 +510,38 @@ class TestVietnameseOnly:
         # A bot turn is folded to its first line; the student's words are not.
         case_page = pages[f"case {ids[1]}"]
         assert "<details" in case_page and "<summary>" in case_page
+
+
+class TestLiveQueue:
+    async def test_events_push_changes_and_stop_at_logout(
+        self, app: App, telegram: TelegramApp, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(console_module, "EVENTS_EVERY_S", 0.1)
+        await app.set_counselor_password("anna", "counselor", hash_password("mat-khau-anna-1"))
+        site = FastAPI()
+        site.mount("/console", create_console(deps_for(app)))
+        async with serving(site) as url, httpx.AsyncClient(base_url=f"{url}/console", timeout=10) as client:
+            await login(client, "anna", "mat-khau-anna-1")
+            csrf = csrf_of((await client.get("/")).text)
+
+            async def next_event(lines: Any) -> tuple[str, dict[str, Any]]:
+                name = ""
+                async for line in lines:
+                    if line.startswith("event: "):
+                        name = line.removeprefix("event: ")
+                    elif line.startswith("data: "):
+                        return name, json.loads(line.removeprefix("data: "))
+                raise AssertionError("the stream ended")
+
+            async with client.stream("GET", "/queue/events") as stream:
+                assert stream.headers["content-type"].startswith("text/event-stream")
+                lines = stream.aiter_lines()
+                name, data = await next_event(lines)
+                assert name == "queue" and data["waiting"] == 0 and data["urgent_new"] == []
+                await process(telegram, fake.message_update(7301, CRISIS))  # a student in danger
+                name, data = await next_event(lines)
+                assert name == "queue" and data["waiting"] == 1 and len(data["urgent_new"]) == 1
+                assert "Khẩn cấp" in data["rows"]
+                await client.post("/logout", data={"csrf": csrf})
+                name, _ = await next_event(lines)
+                assert name == "logout"  # the stream tells the page, then ends

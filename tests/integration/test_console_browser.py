@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -21,11 +21,17 @@ pytestmark = pytest.mark.browser
 NOTALONE = str(Path(sys.executable).parent / "notalone")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+CRISIS = "mình không muốn sống nữa, tối nay mình sẽ uống hết thuốc"
 SCAM = "Cục Cảnh sát: bạn liên quan đường dây rửa tiền. Không được nói với ai, chuyển 20 triệu ngay. <b>x</b>"
 
 
+Chat = Callable[[list[dict[str, str]]], None]
+
+
 @pytest.fixture
-def server(tmp_path: Path, nlu_cache: Path) -> Iterator[str]:
+def server(tmp_path: Path, nlu_cache: Path) -> Iterator[tuple[str, Chat]]:
+    """`notalone serve` on a fresh database with one case waiting, and a way for students to write
+    (`notalone chat --jsonl`, another process on the same database) while it runs."""
     config = tmp_path / "config.yaml"
     config.write_text("storage:\n  data_dir: data\nconsole:\n  secure_cookies: false\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOTALONE_")}
@@ -38,14 +44,17 @@ def server(tmp_path: Path, nlu_cache: Path) -> Iterator[str]:
         check=True,
         capture_output=True,
     )
-    lines = [{"user": "hs1", "text": SCAM}, {"user": "hs1", "action": "talk_to_counselor"}]
-    subprocess.run(
-        [*base, "chat", "--jsonl"],
-        input="\n".join(json.dumps(x, ensure_ascii=False) for x in lines).encode(),
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+
+    def chat(lines: list[dict[str, str]]) -> None:
+        subprocess.run(
+            [*base, "chat", "--jsonl"],
+            input="\n".join(json.dumps(x, ensure_ascii=False) for x in lines).encode(),
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+
+    chat([{"user": "hs1", "text": SCAM}, {"user": "hs1", "action": "talk_to_counselor"}])
     port = free_port()
     process = subprocess.Popen([*base, "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -56,7 +65,7 @@ def server(tmp_path: Path, nlu_cache: Path) -> Iterator[str]:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        yield url
+        yield url, chat
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -90,7 +99,7 @@ def browser() -> Iterator[object]:
         driver.quit()
 
 
-def test_counselor_logs_in_claims_and_answers(server: str, browser: object) -> None:
+def test_counselor_logs_in_claims_and_answers(server: tuple[str, Chat], browser: object) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -99,6 +108,7 @@ def test_counselor_logs_in_claims_and_answers(server: str, browser: object) -> N
         return WebDriverWait(driver, 20).until(ec.presence_of_element_located((by, what)))
 
     driver = browser  # type: ignore[assignment]
+    server, chat = server  # type: ignore[assignment]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     assert "server" not in httpx.get(f"{server}/console/login").headers  # no `server: uvicorn` banner
     driver.get(f"{server}/console/")  # type: ignore[attr-defined]
@@ -109,14 +119,24 @@ def test_counselor_logs_in_claims_and_answers(server: str, browser: object) -> N
     wait_for(By.CSS_SELECTOR, "#rows tr a")
     assert "Đang chờ" in driver.find_element(By.ID, "rows").text  # type: ignore[attr-defined]
     driver.save_screenshot(str(ARTIFACTS / "console-queue.png"))  # type: ignore[attr-defined]
-    # Under the Content-Security-Policy (no inline code) the stylesheet applies and the live refresh
-    # runs: a row marked now is replaced within a refresh or two.
+    # Under the Content-Security-Policy (no inline code) the stylesheet applies and the live queue
+    # runs: a student in danger writes (another process), and without a reload the urgent case is
+    # in the queue, above the other, with a banner and the count in the tab's title.
     header = driver.find_element(By.TAG_NAME, "header")  # type: ignore[attr-defined]
     assert header.value_of_css_property("background-color") == "rgba(29, 36, 48, 1)"
     driver.execute_script("document.querySelector('#rows tr').dataset.old = '1'")  # type: ignore[attr-defined]
-    WebDriverWait(driver, 15).until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#rows tr[data-old]"))
-    # The rows are replaced every 5 s by the live refresh: follow the link's address, not the element.
-    case_url = driver.find_element(By.CSS_SELECTOR, "#rows tr a").get_attribute("href")  # type: ignore[attr-defined]
+    assert not driver.find_element(By.ID, "alert").is_displayed()  # type: ignore[attr-defined]
+    chat([{"user": "hs2", "text": CRISIS}])
+    WebDriverWait(driver, 20).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#rows tr a")) == 2)
+    banner = driver.find_element(By.ID, "alert")  # type: ignore[attr-defined]
+    assert banner.is_displayed() and "Ca khẩn cấp mới" in banner.text
+    first = driver.find_element(By.CSS_SELECTOR, "#rows tr")  # type: ignore[attr-defined]
+    assert "Khẩn cấp" in first.text and "không muốn sống" in first.text
+    assert driver.title.startswith("(2) ")  # type: ignore[attr-defined]
+    assert not driver.find_elements(By.CSS_SELECTOR, "#rows tr[data-old]")  # type: ignore[attr-defined]
+    driver.save_screenshot(str(ARTIFACTS / "console-queue-alert.png"))  # type: ignore[attr-defined]
+    # The rows are replaced when the queue changes: follow the link's address, not the element.
+    case_url = driver.find_element(By.CSS_SELECTOR, "#rows tr:nth-child(2) a").get_attribute("href")  # type: ignore[attr-defined]
     driver.get(case_url)  # type: ignore[attr-defined]
     wait_for(By.XPATH, "//button[text()='Nhận ca']")
     body = driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
