@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from content.checklist import ADVICE_FIELDS, QUOTED_FIELDS, check_text, mentions_trusted_adult
 from content.models import (
+    CannedSet,
     CrisisGuide,
     FollowUpDoc,
     HowToGuide,
@@ -26,6 +27,7 @@ from content.models import (
 from handlers.models import (
     Act,
     App,
+    CannedReply,
     CrisisCard,
     CrisisKind,
     HowTo,
@@ -39,6 +41,7 @@ from handlers.ports import WordLimits, count_words
 
 LIBRARY = Path(__file__).resolve().parent / "library"
 FOLLOWUPS_FILE = "followups.yml"
+CANNED_FILE = "canned.yml"
 FOLLOWUP_PREFIX = "followup_"
 
 
@@ -74,6 +77,7 @@ class Library:
     practice: list[PracticeItem] = field(default_factory=list)
     undo: dict[Act, UndoGuide] = field(default_factory=dict)
     howtos: dict[HowTo, HowToGuide] = field(default_factory=dict)
+    canned: list[CannedReply] = field(default_factory=list)
 
     def text(self, key: str, **values: str) -> str:
         """The text stored under `key`, with `{name}` placeholders filled."""
@@ -158,6 +162,10 @@ class Library:
         """The one step that matters most against a tactic (when the scenario is unsure)."""
         return self.tactics[tactic].step
 
+    def canned_replies(self) -> list[CannedReply]:
+        """The counselors' ready-made replies, in their order."""
+        return list(self.canned)
+
     def practice_questions(self) -> list[PracticeQuestion]:
         """The practice game's rounds."""
         return [
@@ -195,6 +203,7 @@ def load_library(
     practice = _load_practice(folder / "practice.yml", problems)
     undo = _load_undo(folder / "already_did.yml", problems)
     followups = _load_followups(folder / FOLLOWUPS_FILE, problems)
+    canned = _load_canned(folder / CANNED_FILE, problems)
     if catalogue is not None and followups is not None:
         # Follow-up texts are texts like the others, under "followup_<key>", checked the same way.
         catalogue.texts.update({f"{FOLLOWUP_PREFIX}{k}": v for k, v in followups.texts.items()})
@@ -213,6 +222,7 @@ def load_library(
         practice=practice,
         undo=undo,
         howtos=followups.howto if followups else {},
+        canned=canned,
     )
 
 
@@ -340,6 +350,25 @@ def _load_followups(path: Path, problems: list[str]) -> FollowUpDoc | None:
             problems.append(f"{path}: howto.{topic.value}: needs steps, or apps with a generic list")
     _check_fields(path, doc, problems)
     return doc
+
+
+def _load_canned(path: Path, problems: list[str]) -> list[CannedReply]:
+    """canned.yml: the counselors' ready-made replies (teen-facing text, checked like the rest)."""
+    data = _read(path, problems)
+    if data is None:
+        return []
+    try:
+        doc = CannedSet.model_validate(data)
+    except ValidationError as exc:
+        problems += [f"{path}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        return []
+    seen: set[str] = set()
+    for i, reply in enumerate(doc.replies):
+        if reply.key in seen:
+            problems.append(f"{path}: replies.{i}.key: {reply.key} used twice")
+        seen.add(reply.key)
+        problems += [f"{path}: replies.{i}.text: {p}" for p in check_text(reply.text)]
+    return [CannedReply(key=r.key, label=r.label, text=r.text) for r in doc.replies]
 
 
 def _load_practice(path: Path, problems: list[str]) -> list[PracticeItem]:

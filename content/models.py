@@ -115,5 +115,17 @@ class PracticeItem(_Doc):
     explain: str = Field(min_length=10, max_length=500)
 
 
+class CannedReplyDoc(_Doc):
+    """A reply a counselor can insert and edit before sending."""
+
+    key: str = Field(pattern=r"^[a-z0-9_]{2,30}$")
+    label: str = Field(min_length=2, max_length=40)
+    text: str = Field(min_length=10, max_length=600)
+
+
+class CannedSet(_Doc):
+    replies: list[CannedReplyDoc] = Field(min_length=1, max_length=9)
+
+
 class PracticeSet(_Doc):
     items: list[PracticeItem] = Field(min_length=20)

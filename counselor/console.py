@@ -353,6 +353,7 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
                 "highlighted": highlighted,
                 "tactics": list(Tactic),
                 "corrected": corrected,
+                "canned": deps.library.canned_replies(),
             },
         )
 

@@ -389,6 +389,14 @@ class HowToCard(Frozen):
     steps: tuple[str, ...]
 
 
+class CannedReply(Frozen):
+    """A reply a counselor inserts with one key and edits before sending (content/…/canned.yml)."""
+
+    key: str
+    label: str
+    text: str
+
+
 class PracticeQuestion(Frozen):
     """One round of the practice game: a message and the tactics it really shows."""
 

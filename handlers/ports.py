@@ -13,6 +13,7 @@ from handlers.models import (
     Analysis,
     App,
     Button,
+    CannedReply,
     Case,
     CaseOutcome,
     CasePriority,
@@ -399,6 +400,10 @@ class GuidanceLibrary(Protocol):
 
     def practice_questions(self) -> list[PracticeQuestion]:
         """The practice game's rounds."""
+        ...
+
+    def canned_replies(self) -> list[CannedReply]:
+        """The counselors' ready-made replies, in their order."""
         ...
 
 

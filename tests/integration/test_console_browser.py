@@ -148,6 +148,18 @@ def test_counselor_logs_in_claims_and_answers(server: tuple[str, Chat], browser:
     driver.find_element(By.XPATH, "//button[text()='Gửi']").click()  # type: ignore[attr-defined]
     wait_for(By.XPATH, "//*[contains(text(), 'Chị đây, em đừng chuyển tiền nhé.')]")
     assert "Chị đây, em đừng chuyển tiền nhé." in driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
+    # A ready-made reply: Alt+2 puts "are you safe?" in the box, the counselor adds a word, and
+    # Ctrl+Enter sends it.
+    from selenium.webdriver.common.keys import Keys
+
+    box = driver.find_element(By.ID, "reply")  # type: ignore[attr-defined]
+    box.send_keys(Keys.ALT, "2")
+    assert "bạn có đang an toàn không?" in box.get_attribute("value")
+    box.send_keys(" Mình chờ bạn nhé.")
+    box.send_keys(Keys.CONTROL, Keys.ENTER)
+    wait_for(By.XPATH, "//*[contains(text(), 'Mình chờ bạn nhé.')]")
+    sent = driver.find_elements(By.CSS_SELECTOR, ".msg.counselor .text")  # type: ignore[attr-defined]
+    assert "bạn có đang an toàn không?" in sent[-1].text and sent[-1].text.endswith("Mình chờ bạn nhé.")
     driver.save_screenshot(str(ARTIFACTS / "console-case.png"))  # type: ignore[attr-defined]
     driver.get(f"{server}/console/stats")  # type: ignore[attr-defined]
     wait_for(By.TAG_NAME, "svg")

@@ -35,3 +35,25 @@ def test_problems_are_reported_with_file_and_field(tmp_path: Path) -> None:
     assert any("texts.message_truncated: unknown placeholder" in p for p in problems)
     assert any("fear.yml: missing" in p for p in problems)
     assert any("bank_lock.yml: extra_field: Extra inputs are not permitted" in p for p in problems)
+
+
+def test_canned_replies_load_in_order_and_are_checked_like_teen_facing_text(tmp_path: Path) -> None:
+    lib = load_library(None, "vi", text_keys=TEXT_KEYS, actions=ACTIONS)
+    canned = lib.canned_replies()
+    assert [c.key for c in canned][:3] == ["greeting", "safe_now", "where"]
+    assert any("111" in c.text for c in canned) and len(canned) <= 9  # one Alt+digit each
+    shutil.copytree(LIBRARY, tmp_path / "lib")
+    path = tmp_path / "lib" / "vi" / "canned.yml"
+    body = path.read_text(encoding="utf-8")
+    body = body.replace("key: where", "key: greeting").replace("gọi ngay 113", "gọi ngay 911")
+    body = body.replace(
+        "Đây không phải lỗi của bạn. Kẻ xấu cố tình làm bạn sợ và tin họ. Bạn đã làm đúng khi kể ra.",
+        "day khong phai loi cua ban, ke xau co tinh lam ban so va tin ho",
+    )
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(ContentError) as err:
+        load_library(tmp_path / "lib", "vi", text_keys=TEXT_KEYS, actions=ACTIONS)
+    problems = str(err.value)
+    assert "canned.yml: replies.2.key: greeting used twice" in problems
+    assert "canned.yml: replies.4.text: number 911" in problems
+    assert "canned.yml: replies.7.text: missing diacritics" in problems
