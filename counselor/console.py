@@ -12,7 +12,7 @@ import secrets
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,13 +33,27 @@ from counselor.params import CaseId, Text
 from handlers.handoff import (
     EscalationPolicy,
     HandoffError,
+    assess_risk,
     claim_case,
     post_counselor_reply,
     release_case,
     reopen_case,
     resolve_case,
+    transfer_case,
 )
-from handlers.models import CaseOutcome, CasePriority, CaseStatus, Counselor, StoredMessage, Tactic
+from handlers.models import (
+    Answer,
+    CaseOutcome,
+    CasePriority,
+    CaseStatus,
+    Counselor,
+    Place,
+    Referral,
+    RiskAssessment,
+    SelfHarm,
+    StoredMessage,
+    Tactic,
+)
 from handlers.ports import GuidanceLibrary, UnitOfWork
 from handlers.waves import WINDOW as WAVE_WINDOW
 from storage.console import ConsoleStore, Throttle
@@ -56,6 +70,17 @@ PREVIEW_CHARS = 90
 # The live queue looks for changes this often, and says it is still there at least this often.
 EVENTS_EVERY_S = 2.0
 KEEPALIVE_S = 20.0
+
+
+# The risk checklist's questions, each with the kind of its answers (their words in labels.yml).
+RISK_QUESTIONS = (
+    ("safe_now", "answer", list(Answer)),
+    ("place", "place", list(Place)),
+    ("with_adult", "answer", list(Answer)),
+    ("self_harm", "self_harm", list(SelfHarm)),
+    ("deadline", "answer", list(Answer)),
+    ("evidence_kept", "answer", list(Answer)),
+)
 
 
 def vi(value: Any, kind: str) -> str:
@@ -278,10 +303,17 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
                     CaseStatus.CLAIMED
                 )
                 hidden = total - len(waiting) - len(claimed)
+            follow_ups = await work.cases.follow_ups_due(deps.clock().date())
         cases = [*waiting, *claimed]
         async with deps.sessions() as session:
             details = await queue_details(session, [c.id for c in cases])
-        return {"cases": cases, "details": details, "hidden": hidden, "now": deps.clock()}
+        return {
+            "cases": cases,
+            "details": details,
+            "hidden": hidden,
+            "follow_ups": follow_ups,
+            "now": deps.clock(),
+        }
 
     @console.get("/", response_class=HTMLResponse)
     async def queue(request: Request, me: Who) -> Response:
@@ -338,6 +370,7 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
         async with deps.sessions() as session:
             notes = await ConsoleStore(session).notes(case_id)
             corrected = await ConsoleStore(session).relabels(case.conversation_id)
+            colleagues = [n for n in await ConsoleStore(session).colleagues() if n != me[0].name]
         await audit(me[0], case_id, "open")
         return TEMPLATES.TemplateResponse(
             request,
@@ -354,6 +387,10 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
                 "tactics": list(Tactic),
                 "corrected": corrected,
                 "canned": deps.library.canned_replies(),
+                "colleagues": colleagues,
+                "risk_questions": RISK_QUESTIONS,
+                "referrals": list(Referral),
+                "tomorrow": deps.clock().date() + timedelta(days=1),
             },
         )
 
@@ -442,15 +479,81 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
 
     @console.post("/cases/{case_id}/resolve")
     async def resolve(
-        case_id: CaseId, me: Who, outcome: Annotated[CaseOutcome, Form()], csrf: Annotated[str, Form()] = ""
+        case_id: CaseId,
+        me: Who,
+        outcome: Annotated[CaseOutcome, Form()],
+        referral: Annotated[Referral, Form()] = Referral.NONE,
+        follow_up_on: Annotated[str, Form(max_length=10)] = "",
+        csrf: Annotated[str, Form()] = "",
     ) -> Response:
+        try:
+            day = date.fromisoformat(follow_up_on) if follow_up_on.strip() else None
+        except ValueError:
+            return RedirectResponse(f"/console/cases/{case_id}?error=bad_date", status_code=303)
         return await act(
             me,
             csrf,
             case_id,
             "resolve",
-            lambda w: resolve_case(case_id, me[0], outcome, uow=w, lib=deps.library, now=deps.clock()),
+            lambda w: resolve_case(
+                case_id,
+                me[0],
+                outcome,
+                uow=w,
+                lib=deps.library,
+                now=deps.clock(),
+                referral=referral,
+                follow_up_on=day,
+            ),
         )
+
+    @console.post("/cases/{case_id}/risk")
+    async def risk(
+        case_id: CaseId,
+        me: Who,
+        safe_now: Annotated[Answer, Form()] = Answer.UNKNOWN,
+        place: Annotated[Place, Form()] = Place.UNKNOWN,
+        with_adult: Annotated[Answer, Form()] = Answer.UNKNOWN,
+        self_harm: Annotated[SelfHarm, Form()] = SelfHarm.UNKNOWN,
+        deadline: Annotated[Answer, Form()] = Answer.UNKNOWN,
+        evidence_kept: Annotated[Answer, Form()] = Answer.UNKNOWN,
+        csrf: Annotated[str, Form()] = "",
+    ) -> Response:
+        """The risk checklist of a case, as the counselor knows it now."""
+        checklist = RiskAssessment(
+            safe_now=safe_now,
+            place=place,
+            with_adult=with_adult,
+            self_harm=self_harm,
+            deadline=deadline,
+            evidence_kept=evidence_kept,
+        )
+        return await act(me, csrf, case_id, "risk", lambda w: assess_risk(case_id, me[0], checklist, uow=w))
+
+    @console.post("/cases/{case_id}/transfer")
+    async def transfer(
+        case_id: CaseId,
+        me: Who,
+        to: Annotated[Text, Form(max_length=64)],
+        note: Annotated[Text, Form()] = "",
+        csrf: Annotated[str, Form()] = "",
+    ) -> Response:
+        """Hand a claimed case to a named colleague, with a handover note (kept as a private note)."""
+        check_csrf(csrf, me[1])
+        async with deps.sessions() as session:
+            colleague = await ConsoleStore(session).colleague(to)
+        async with deps.uow() as work:
+            try:
+                await transfer_case(case_id, me[0], colleague, uow=work)
+            except HandoffError as exc:
+                return RedirectResponse(f"/console/cases/{case_id}?error={exc.code}", status_code=303)
+            await work.commit()
+        handover = f"Bàn giao cho {to}: {note.strip()}" if note.strip() else f"Bàn giao cho {to}."
+        async with deps.sessions() as session:
+            await ConsoleStore(session).add_note(case_id, me[0].id, handover[:MAX_NOTE], deps.clock())
+            await session.commit()
+        await audit(me[0], case_id, "transfer")
+        return RedirectResponse(f"/console/cases/{case_id}", status_code=303)
 
     @console.post("/cases/{case_id}/note")
     async def note(
@@ -501,6 +604,13 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
             (lib.scenario_title(k) or "Tình huống khác", n) for k, n in numbers.scenarios.most_common(12)
         ]
         titles = {w.scenario: lib.scenario_title(w.scenario) for w in waves if w.scenario}
+        outcomes = [(vi(o, "outcome"), n) for o, n in numbers.outcomes.most_common()]
+        referrals = [(vi(r, "referral"), n) for r, n in numbers.referrals.most_common()]
+        first_reply = [
+            (vi(p, "priority"), round(numbers.first_reply_by_priority[p.value], 1))
+            for p in CasePriority
+            if p.value in numbers.first_reply_by_priority
+        ]
         return TEMPLATES.TemplateResponse(
             request,
             "stats.html",
@@ -512,6 +622,9 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
                 "tactics": tactics,
                 "scenarios": scenarios,
                 "titles": titles,
+                "outcomes": outcomes,
+                "referrals": referrals,
+                "first_reply": first_reply,
             },
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from handlers.choices import NOTICE
@@ -21,7 +21,9 @@ from handlers.models import (
     Counselor,
     Direction,
     MessageKind,
+    Referral,
     Reply,
+    RiskAssessment,
 )
 from handlers.ports import GuidanceLibrary, UnitOfWork
 from handlers.replies import buttons
@@ -294,20 +296,27 @@ async def resolve_case(
     uow: UnitOfWork,
     lib: GuidanceLibrary,
     now: datetime,
+    referral: Referral | None = None,
+    follow_up_on: date | None = None,
 ) -> None:
     """Close a case with its outcome; the student is told and the bot takes over again.
 
     Policy: a claimed case is closed by its counselor or a supervisor. A case nobody claimed is closed
     without anyone having talked to the student, who is told exactly that (not that a counselor
-    "ended the chat"); an urgent one (a crisis) only by a supervisor: a counselor claims it first."""
+    "ended the chat"); an urgent one (a crisis) only by a supervisor: a counselor claims it first.
+    A follow-up day, if any, is after today: the case comes back to the queue that day."""
     case = await _open_case(uow, case_id)
+    if follow_up_on is not None and follow_up_on <= now.date():
+        raise HandoffError("follow_up_past")
     supervisor = counselor.role == "supervisor"
     if case.status is CaseStatus.CLAIMED and case.counselor_id != counselor.id and not supervisor:
         raise HandoffError("not_yours")
     if case.status is CaseStatus.WAITING and case.priority is CasePriority.URGENT and not supervisor:
         raise HandoffError("claim_first")
     notice = "counselor_left" if case.status is CaseStatus.CLAIMED else "counselor_closed_unanswered"
-    await uow.cases.close(case_id, CaseStatus.RESOLVED, outcome, now)
+    await uow.cases.close(
+        case_id, CaseStatus.RESOLVED, outcome, now, referral=referral, follow_up_on=follow_up_on
+    )
     await _set_state(uow, case.conversation_id, ConversationState.BOT, now)
     await _notify(
         uow,
@@ -316,6 +325,31 @@ async def resolve_case(
         now,
     )
     await _alert(uow, case, lib.text("alert_resolved", case_id=str(case_id), name=counselor.name), now)
+
+
+async def assess_risk(case_id: int, counselor: Counselor, risk: RiskAssessment, *, uow: UnitOfWork) -> None:
+    """Record the risk checklist of an open case. Policy: by the counselor who holds it, or a
+    supervisor; a waiting case is claimed first (someone is talking to the child)."""
+    case = await _open_case(uow, case_id)
+    if case.status is CaseStatus.WAITING:
+        raise HandoffError("claim_first_risk")
+    if case.counselor_id != counselor.id and counselor.role != "supervisor":
+        raise HandoffError("not_yours")
+    await uow.cases.set_risk(case_id, risk)
+
+
+async def transfer_case(case_id: int, counselor: Counselor, to: Counselor | None, *, uow: UnitOfWork) -> None:
+    """Hand a claimed case to a named colleague. Policy: its holder or a supervisor does it; the
+    student keeps talking to "a counselor" and is not told of the change (the handover note is the
+    console's)."""
+    case = await _open_case(uow, case_id)
+    if to is None:
+        raise HandoffError("no_colleague")
+    if to.id == case.counselor_id:
+        raise HandoffError("same_counselor")
+    holder = None if counselor.role == "supervisor" else counselor.id
+    if not await uow.cases.transfer(case_id, holder, to.id):
+        raise HandoffError("not_yours")
 
 
 async def reopen_case(
@@ -345,6 +379,8 @@ async def reopen_case(
     if await uow.users.get(conversation.user_id) is None:
         raise HandoffError("student_gone")
     case = await uow.cases.open(old.conversation_id, old.priority, "counselor", now)
+    if old.follow_up_on is not None and old.followed_up_at is None:
+        await uow.cases.mark_followed_up(old.id, now)
     if policy.alerts:
         await uow.cases.mark_alerted(case.id, now)
         if old.alert_thread_id is not None:

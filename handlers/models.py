@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -429,6 +429,50 @@ class CaseOutcome(StrEnum):
     OTHER = "other"
 
 
+class Answer(StrEnum):
+    YES = "yes"
+    NO = "no"
+    UNKNOWN = "unknown"
+
+
+class Place(StrEnum):
+    HOME = "home"
+    SCHOOL = "school"
+    OUTSIDE = "outside"
+    UNKNOWN = "unknown"
+
+
+class SelfHarm(StrEnum):
+    NONE = "none"
+    THOUGHTS = "thoughts"
+    ACTS = "acts"
+    UNKNOWN = "unknown"
+
+
+class RiskAssessment(Frozen):
+    """The helpline's short risk checklist, as the counselor last recorded it for a case."""
+
+    safe_now: Answer = Answer.UNKNOWN
+    place: Place = Place.UNKNOWN
+    # A trusted adult is with the child now.
+    with_adult: Answer = Answer.UNKNOWN
+    self_harm: SelfHarm = SelfHarm.UNKNOWN
+    # The abuser set a deadline ("by tonight", "in an hour").
+    deadline: Answer = Answer.UNKNOWN
+    evidence_kept: Answer = Answer.UNKNOWN
+
+
+class Referral(StrEnum):
+    """Where a case was referred on resolution."""
+
+    NONE = "none"
+    HOTLINE_111 = "hotline_111"
+    POLICE_113 = "police_113"
+    MEDICAL_115 = "medical_115"
+    SCHOOL = "school_counselor"
+    PARENTS = "parents"
+
+
 class Case(Frozen):
     """A conversation handed to a human counselor."""
 
@@ -442,6 +486,11 @@ class Case(Frozen):
     created_at: datetime
     claimed_at: datetime | None = None
     closed_at: datetime | None = None
+    risk: RiskAssessment | None = None
+    referral: Referral | None = None
+    # Resolved with a follow-up: the case comes back to the queue that day, until someone reopens it.
+    follow_up_on: date | None = None
+    followed_up_at: datetime | None = None
     timeout_notified_at: datetime | None = None
     alert_thread_id: int | None = None
     last_alert_at: datetime | None = None

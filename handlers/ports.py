@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -32,6 +32,8 @@ from handlers.models import (
     PracticeQuestion,
     RedFlag,
     RedFlagKind,
+    Referral,
+    RiskAssessment,
     ScenarioCard,
     SeenDelivery,
     StoredMessage,
@@ -532,9 +534,34 @@ class CaseRepository(Protocol):
         ...
 
     async def close(
-        self, case_id: int, status: CaseStatus, outcome: CaseOutcome | None, now: datetime
+        self,
+        case_id: int,
+        status: CaseStatus,
+        outcome: CaseOutcome | None,
+        now: datetime,
+        *,
+        referral: Referral | None = None,
+        follow_up_on: date | None = None,
     ) -> bool:
-        """Resolve or cancel an open case; False when it was already closed."""
+        """Resolve or cancel an open case (with where it was referred and a follow-up day); False
+        when it was already closed."""
+        ...
+
+    async def set_risk(self, case_id: int, risk: RiskAssessment) -> None:
+        """Record the case's risk checklist as the counselor filled it in now."""
+        ...
+
+    async def transfer(self, case_id: int, from_id: int | None, to_id: int) -> bool:
+        """Hand a claimed case to another counselor (from `from_id`, or from anyone when None);
+        False when the case is not claimed (by them)."""
+        ...
+
+    async def follow_ups_due(self, today: date) -> list[Case]:
+        """Resolved cases whose follow-up day has come and that nobody has reopened yet."""
+        ...
+
+    async def mark_followed_up(self, case_id: int, now: datetime) -> None:
+        """The case's follow-up was taken (it leaves the queue)."""
         ...
 
     async def waiting_since(self, cutoff: datetime) -> list[Case]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import ColumnElement, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +19,8 @@ from handlers.models import (
     Channel,
     Counselor,
     OutboxItem,
+    Referral,
+    RiskAssessment,
 )
 from storage.models import Base, CaseRow, ConversationRow, CounselorRow, OutboxRow, UtcDateTime
 
@@ -152,15 +154,56 @@ class SqlAlchemyCaseRepository:
         return bool(getattr(result, "rowcount", 0))
 
     async def close(
-        self, case_id: int, status: CaseStatus, outcome: CaseOutcome | None, now: datetime
+        self,
+        case_id: int,
+        status: CaseStatus,
+        outcome: CaseOutcome | None,
+        now: datetime,
+        *,
+        referral: Referral | None = None,
+        follow_up_on: date | None = None,
     ) -> bool:
-        """Resolve or cancel an open case; False when it was already closed."""
+        """Resolve or cancel an open case (with where it was referred and a follow-up day); False
+        when it was already closed."""
         result = await self.session.execute(
             update(CaseRow)
             .where(CaseRow.id == case_id, CaseRow.status.in_(OPEN))
-            .values(status=status.value, outcome=outcome.value if outcome else None, closed_at=now)
+            .values(
+                status=status.value,
+                outcome=outcome.value if outcome else None,
+                closed_at=now,
+                referral=referral.value if referral else None,
+                follow_up_on=follow_up_on,
+            )
         )
         return bool(getattr(result, "rowcount", 0))
+
+    async def set_risk(self, case_id: int, risk: RiskAssessment) -> None:
+        """Record the case's risk checklist as the counselor filled it in now."""
+        await self.session.execute(
+            update(CaseRow).where(CaseRow.id == case_id).values(risk=risk.model_dump(mode="json"))
+        )
+
+    async def transfer(self, case_id: int, from_id: int | None, to_id: int) -> bool:
+        """Hand a claimed case to another counselor (from `from_id`, or from anyone when None)."""
+        stmt = update(CaseRow).where(CaseRow.id == case_id, CaseRow.status == CaseStatus.CLAIMED.value)
+        if from_id is not None:
+            stmt = stmt.where(CaseRow.counselor_id == from_id)
+        result = await self.session.execute(stmt.values(counselor_id=to_id))
+        return bool(getattr(result, "rowcount", 0))
+
+    async def follow_ups_due(self, today: date) -> list[Case]:
+        """Resolved cases whose follow-up day has come and that nobody has reopened yet."""
+        stmt = (
+            select(CaseRow)
+            .where(CaseRow.follow_up_on <= today, CaseRow.followed_up_at.is_(None))
+            .order_by(CaseRow.follow_up_on, CaseRow.id)
+        )
+        return [_case(r) for r in (await self.session.execute(stmt)).scalars()]
+
+    async def mark_followed_up(self, case_id: int, now: datetime) -> None:
+        """The case's follow-up was taken (it leaves the queue)."""
+        await self.session.execute(update(CaseRow).where(CaseRow.id == case_id).values(followed_up_at=now))
 
     async def waiting_since(self, cutoff: datetime) -> list[Case]:
         """Waiting cases opened before `cutoff` whose student was not yet told about the wait."""

@@ -185,6 +185,20 @@ class ConsoleStore:
             delete(ConsoleSessionRow).where(ConsoleSessionRow.token_hash == token_hash)
         )
 
+    async def colleagues(self) -> list[str]:
+        """The names of counselors who can log in (to hand a case to), alphabetically."""
+        stmt = (
+            select(CounselorRow.name)
+            .where(CounselorRow.password_hash.is_not(None))
+            .order_by(CounselorRow.name)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def colleague(self, name: str) -> Counselor | None:
+        """A counselor who can log in, by name."""
+        found = await self.login(name)
+        return found.counselor if found is not None and found.password_hash is not None else None
+
     async def add_note(self, case_id: int, counselor_id: int, text: str, now: datetime) -> None:
         self.session.add(CaseNoteRow(case_id=case_id, counselor_id=counselor_id, text=text, created_at=now))
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -132,6 +133,7 @@ class CaseRow(Base):
         Index("ix_cases_status", "status", "priority", "created_at"),
         Index("ix_cases_conversation", "conversation_id", "id"),
         Index("ix_cases_alert_thread", "alert_thread_id"),
+        Index("ix_cases_follow_up", "follow_up_on", "followed_up_at"),
         NEVER_REUSED,
     )
 
@@ -149,6 +151,11 @@ class CaseRow(Base):
     # The case's forum topic in the counselors' Telegram group (0: posted without a topic).
     alert_thread_id: Mapped[int | None] = mapped_column(BigInteger)
     last_alert_at: Mapped[datetime | None]
+    # The counselor's risk checklist, the referral on resolution, and a follow-up day.
+    risk: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    referral: Mapped[str | None] = mapped_column(String(24))
+    follow_up_on: Mapped[date | None] = mapped_column(Date)
+    followed_up_at: Mapped[datetime | None]
 
 
 class OutboxRow(Base):

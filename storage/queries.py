@@ -43,6 +43,10 @@ class Stats:
     serious: int = 0
     call_111_taps: int = 0
     median_first_reply_minutes: float | None = None
+    # Cases closed in the period, by outcome and by referral; time to first reply by priority.
+    outcomes: Counter[str] = field(default_factory=Counter)
+    referrals: Counter[str] = field(default_factory=Counter)
+    first_reply_by_priority: dict[str, float] = field(default_factory=dict)
 
     @property
     def days_messages(self) -> list[tuple[str, int]]:
@@ -75,9 +79,14 @@ async def stats(session: AsyncSession, now: datetime, days: int = 14) -> Stats:
                 result.scenarios[analysis["scenario"]] += 1
     cases = (await session.execute(select(CaseRow).where(CaseRow.created_at >= since))).scalars().all()
     waits = []
+    by_priority: dict[str, list[float]] = {}
     for case in cases:
         day = case.created_at.date()
         result.cases_per_day[day] = result.cases_per_day.get(day, 0) + 1
+        if case.outcome:
+            result.outcomes[case.outcome] += 1
+        if case.referral:
+            result.referrals[case.referral] += 1
         first = await session.execute(
             select(MessageRow.created_at)
             .where(
@@ -91,7 +100,9 @@ async def stats(session: AsyncSession, now: datetime, days: int = 14) -> Stats:
         replied = first.scalar_one_or_none()
         if replied is not None:
             waits.append((replied - case.created_at).total_seconds() / 60)
+            by_priority.setdefault(case.priority, []).append(waits[-1])
     result.median_first_reply_minutes = statistics.median(waits) if waits else None
+    result.first_reply_by_priority = {p: statistics.median(w) for p, w in by_priority.items()}
     return result
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Self
 
@@ -23,6 +23,8 @@ from handlers.models import (
     InboxItem,
     MessageKind,
     OutboxItem,
+    Referral,
+    RiskAssessment,
     SeenDelivery,
     StoredMessage,
     User,
@@ -242,15 +244,48 @@ class InMemoryCaseRepository:
         return True
 
     async def close(
-        self, case_id: int, status: CaseStatus, outcome: CaseOutcome | None, now: datetime
+        self,
+        case_id: int,
+        status: CaseStatus,
+        outcome: CaseOutcome | None,
+        now: datetime,
+        *,
+        referral: Referral | None = None,
+        follow_up_on: date | None = None,
     ) -> bool:
         case = self.s.cases[case_id]
         if case.status not in OPEN:
             return False
         self.s.cases[case_id] = case.model_copy(
-            update={"status": status, "outcome": outcome, "closed_at": now}
+            update={
+                "status": status,
+                "outcome": outcome,
+                "closed_at": now,
+                "referral": referral,
+                "follow_up_on": follow_up_on,
+            }
         )
         return True
+
+    async def set_risk(self, case_id: int, risk: RiskAssessment) -> None:
+        self.s.cases[case_id] = self.s.cases[case_id].model_copy(update={"risk": risk})
+
+    async def transfer(self, case_id: int, from_id: int | None, to_id: int) -> bool:
+        case = self.s.cases[case_id]
+        if case.status is not CaseStatus.CLAIMED or (from_id is not None and case.counselor_id != from_id):
+            return False
+        self.s.cases[case_id] = case.model_copy(update={"counselor_id": to_id})
+        return True
+
+    async def follow_ups_due(self, today: date) -> list[Case]:
+        return [
+            c
+            for c in self.s.cases.values()
+            if c.follow_up_on is not None and c.follow_up_on <= today and c.followed_up_at is None
+        ]
+
+    async def mark_followed_up(self, case_id: int, now: datetime) -> None:
+        self.s.cases[case_id] = self.s.cases[case_id].model_copy(update={"followed_up_at": now})
 
     async def waiting_since(self, cutoff: datetime) -> list[Case]:
         return [

@@ -458,6 +458,14 @@ SLUGS = {
     "reply",
     "resolve",
     "search",
+    "unknown",
+    "thoughts",
+    "acts",
+    "home",
+    "outside",
+    "parents",
+    "risk",
+    "transfer",
 }
 
 
@@ -485,7 +493,15 @@ class TestVietnameseOnly:
         csrf = csrf_of(queue.text)
         for case_id in ids[1:]:
             await console.post(f"/cases/{case_id}/claim", data={"csrf": csrf})
-        await console.post(f"/cases/{ids[2]}/resolve", data={"csrf": csrf, "outcome": "referred_111"})
+        risk = {"csrf": csrf, "safe_now": "no", "place": "outside", "self_harm": "acts"}
+        await console.post(f"/cases/{ids[1]}/risk", data=risk)
+        resolved = {
+            "csrf": csrf,
+            "outcome": "referred_111",
+            "referral": "parents",
+            "follow_up_on": "2099-01-01",
+        }
+        await console.post(f"/cases/{ids[2]}/resolve", data=resolved)
         pages = {
             "queue": (await console.get("/")).text,
             "rows": (await console.get("/queue/rows")).text,
@@ -545,3 +561,72 @@ class TestLiveQueue:
                 await client.post("/logout", data={"csrf": csrf})
                 name, _ = await next_event(lines)
                 assert name == "logout"  # the stream tells the page, then ends
+
+
+class TestRiskReferralTransferFollowUp:
+    async def test_the_helpline_way_from_risk_to_follow_up(
+        self, app: App, telegram: TelegramApp, fake: FakeTelegram
+    ) -> None:
+        await app.set_counselor_password("anna", "counselor", hash_password("mat-khau-anna-1"))
+        await app.set_counselor_password("binh", "counselor", hash_password("mat-khau-binh-1"))
+        today = [app.core.clock()]
+        anna = client_for(deps_for(app, clock=lambda: today[0]))
+        binh = client_for(deps_for(app, clock=lambda: today[0]))
+        await process(telegram, fake.message_update(7401, SCAM))
+        await process(telegram, fake.button_update(7401, "talk_to_counselor"))
+        await login(anna, "anna", "mat-khau-anna-1")
+        await login(binh, "binh", "mat-khau-binh-1")
+        page = await anna.get("/")
+        case_id = re.search(r'href="/console/cases/(\d+)"', page.text).group(1)  # type: ignore[union-attr]
+        csrf = csrf_of(page.text)
+        risk = {"csrf": csrf, "safe_now": "no", "place": "home", "self_harm": "thoughts", "deadline": "yes"}
+        refused = await anna.post(f"/cases/{case_id}/risk", data=risk)
+        assert refused.headers["location"].endswith("error=claim_first_risk")  # claim first
+        await anna.post(f"/cases/{case_id}/claim", data={"csrf": csrf})
+        assert (await anna.post(f"/cases/{case_id}/risk", data=risk)).status_code == 303
+        bad = await anna.post(f"/cases/{case_id}/risk", data={**risk, "place": "mars"})
+        assert bad.status_code == 422
+        shown_risk = shown((await anna.get(f"/cases/{case_id}")).text)
+        assert "Bạn ấy đang an toàn?" in shown_risk and "Có ý nghĩ" in shown_risk
+
+        # Handed to binh with a note: binh holds it, anna no longer can reply, the note is kept.
+        handover = {"csrf": csrf, "to": "binh", "note": "Bạn ấy ở nhà một mình, hẹn 20h."}
+        assert (await anna.post(f"/cases/{case_id}/transfer", data=handover)).status_code == 303
+        nobody = await anna.post(f"/cases/{case_id}/transfer", data={**handover, "to": "chi"})
+        assert (
+            nobody.headers["location"].endswith("error=not_yours") or "error=" in nobody.headers["location"]
+        )
+        late = await anna.post(f"/cases/{case_id}/reply", data={"csrf": csrf, "text": "còn đó không"})
+        assert late.headers["location"].endswith("error=not_yours")
+        page = (await binh.get(f"/cases/{case_id}")).text
+        assert "Bàn giao cho binh: Bạn ấy ở nhà một mình, hẹn 20h." in page
+        assert f'action="/console/cases/{case_id}/reply"' in page
+        rows = shown((await binh.get("/queue/rows")).text)
+        assert "binh" in rows
+
+        # Resolved with a referral and a follow-up tomorrow (not today, not in the past).
+        bcsrf = csrf_of(page)
+        tomorrow = (today[0] + timedelta(days=1)).date().isoformat()
+        done = {"csrf": bcsrf, "outcome": "referred_111", "referral": "hotline_111", "follow_up_on": tomorrow}
+        past = {**done, "follow_up_on": today[0].date().isoformat()}
+        assert (
+            (await binh.post(f"/cases/{case_id}/resolve", data=past))
+            .headers["location"]
+            .endswith("error=follow_up_past")
+        )
+        assert (await binh.post(f"/cases/{case_id}/resolve", data=done)).status_code == 303
+        closed = shown((await binh.get(f"/cases/{case_id}")).text)
+        assert "Chuyển tiếp: Tổng đài 111 (gọi điện)" in closed and "Hẹn liên lạc lại" in closed
+        assert "Hẹn liên lạc lại" not in (await binh.get("/")).text  # not yet
+
+        # The next day it is back in the queue, until someone reopens it.
+        today[0] += timedelta(days=1)
+        await login(binh, "binh", "mat-khau-binh-1")  # a new day, a new session
+        queue = (await binh.get("/")).text
+        bcsrf = csrf_of(queue)
+        assert "Hẹn liên lạc lại" in queue and f'href="/console/cases/{case_id}"' in queue
+        reopened = await binh.post(f"/cases/{case_id}/reopen", data={"csrf": bcsrf})
+        assert reopened.status_code == 303
+        assert "Hẹn liên lạc lại" not in (await binh.get("/")).text
+        stats = shown((await binh.get("/stats")).text)
+        assert "Tổng đài 111 (gọi điện)" in stats and "Chuyển Tổng đài 111" in stats
