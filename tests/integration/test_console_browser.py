@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -164,3 +165,51 @@ def test_counselor_logs_in_claims_and_answers(server: tuple[str, Chat], browser:
     driver.get(f"{server}/console/stats")  # type: ignore[attr-defined]
     wait_for(By.TAG_NAME, "svg")
     driver.save_screenshot(str(ARTIFACTS / "console-stats.png"))  # type: ignore[attr-defined]
+
+
+AXE = Path(__file__).resolve().parents[1] / "browser" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def serious_violations(driver: Any) -> list[str]:
+    """axe-core's serious and critical findings on the page now (axe is given to the page by the
+    test driver, from the npm package scripts/setup installs; the page itself loads nothing new)."""
+    driver.execute_script(AXE.read_text(encoding="utf-8"))
+    found = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations.map("
+        "v => [v.id, v.impact, v.nodes.map(n => n.target.join(' ')).slice(0, 3).join(', ')])));"
+    )
+    return [
+        f"{rule} ({impact}): {where}" for rule, impact, where in found if impact in ("serious", "critical")
+    ]
+
+
+def test_console_pages_have_no_serious_accessibility_problems(
+    server: tuple[str, Chat], browser: object
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    assert AXE.exists(), "axe-core is missing: run scripts/setup (it installs tests/browser's npm packages)"
+    driver: Any = browser
+    url, chat = server
+    chat([{"user": "hs2", "text": "mình không muốn sống nữa, tối nay mình sẽ uống hết thuốc"}])
+    driver.set_script_timeout(30)
+    driver.get(f"{url}/console/login")
+    problems = {"login": serious_violations(driver)}
+    driver.find_element(By.NAME, "name").send_keys("anna")
+    driver.find_element(By.NAME, "password").send_keys("mat-khau-anna-1")
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(driver, 20).until(ec.presence_of_element_located((By.CSS_SELECTOR, "#rows tr a")))
+    problems["queue"] = serious_violations(driver)
+    case_url = driver.find_element(By.CSS_SELECTOR, "#rows tr a").get_attribute("href")
+    driver.get(case_url)
+    WebDriverWait(driver, 20).until(ec.presence_of_element_located((By.XPATH, "//button[text()='Nhận ca']")))
+    driver.find_element(By.XPATH, "//button[text()='Nhận ca']").click()
+    WebDriverWait(driver, 20).until(ec.presence_of_element_located((By.ID, "reply")))
+    problems["case"] = serious_violations(driver)
+    driver.get(f"{url}/console/stats")
+    WebDriverWait(driver, 20).until(ec.presence_of_element_located((By.TAG_NAME, "svg")))
+    problems["stats"] = serious_violations(driver)
+    assert not any(problems.values()), problems
