@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import text
 from telegram import Update
+from telegram.constants import ChatAction
 from telegram.ext import Application
 
 from bot.inbox import Handle, Inbox, TryAgain
@@ -119,6 +120,17 @@ def create_web_app(
         handlers[Channel.ZALO] = zalo.process
     inbox = make_inbox(app, handlers)
 
+    async def student_typing(user_id: str) -> None:
+        """A counselor is typing: "typing…" in the student's chat, on the channel they wrote from."""
+        async with app.core.uow() as uow:
+            user = await uow.users.get(user_id)
+        if user is None or user.chat_id is None:
+            return
+        if user.channel is Channel.TELEGRAM and telegram is not None:
+            await telegram.bot.send_chat_action(int(user.chat_id), ChatAction.TYPING)
+        elif user.channel is Channel.ZALO and zalo is not None:
+            await zalo.client.send_chat_action(user.chat_id, "typing")
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         deliverers: list[Deliver] = []
@@ -170,6 +182,7 @@ def create_web_app(
                 session_ttl=timedelta(minutes=app.settings.console.session_minutes),
                 escalation=app.core.escalation,
                 max_sessions=app.settings.console.max_sessions,
+                typing=student_typing,
             )
         ),
     )

@@ -8,9 +8,10 @@ import functools
 import hmac
 import html
 import json
+import logging
 import secrets
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -60,6 +61,7 @@ from storage.console import ConsoleStore, Throttle
 from storage.fingerprints import SqlAlchemyFingerprintRepository
 from storage.queries import queue_details, search_cases, stats
 
+log = logging.getLogger(__name__)
 COOKIE = "notalone_console"
 HERE = Path(__file__).resolve().parent
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
@@ -130,6 +132,8 @@ class ConsoleDeps:
     session_ttl: timedelta = timedelta(hours=8)
     escalation: EscalationPolicy = EscalationPolicy()
     max_sessions: int = 5
+    # Shows the student that a counselor is typing (the channel's "typing…"); None: no channel can.
+    typing: Callable[[str], Awaitable[None]] | None = None
 
 
 class LoginRequired(Exception):
@@ -387,6 +391,7 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
                 "tactics": list(Tactic),
                 "corrected": corrected,
                 "canned": deps.library.canned_replies(),
+                "scenario_title": deps.library.scenario_title,
                 "colleagues": colleagues,
                 "risk_questions": RISK_QUESTIONS,
                 "referrals": list(Referral),
@@ -554,6 +559,23 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
             await session.commit()
         await audit(me[0], case_id, "transfer")
         return RedirectResponse(f"/console/cases/{case_id}", status_code=303)
+
+    @console.post("/cases/{case_id}/typing")
+    async def typing(case_id: CaseId, me: Who, csrf: Annotated[str, Form()] = "") -> Response:
+        """The counselor is typing a reply: the student's chat shows "typing…" (the page calls this at
+        most every few seconds while keys are pressed). Only for the counselor who holds the case."""
+        check_csrf(csrf, me[1])
+        async with deps.uow() as work:
+            case = await work.cases.get(case_id)
+            if case is None or case.status is not CaseStatus.CLAIMED or case.counselor_id != me[0].id:
+                return Response(status_code=409)
+            conversation = await work.conversations.by_id(case.conversation_id)
+        if deps.typing is not None and conversation is not None:
+            try:
+                await deps.typing(conversation.user_id)
+            except Exception as exc:  # noqa: BLE001 - a courtesy: never an error for the counselor
+                log.warning("typing indicator not sent", extra={"error": type(exc).__name__})
+        return Response(status_code=204)
 
     @console.post("/cases/{case_id}/note")
     async def note(

@@ -1,5 +1,6 @@
 // The reply box: ready-made replies inserted at the cursor (a click or Alt+1…9), edited before
-// sending; Ctrl+Enter (or Cmd+Enter) sends.
+// sending; Ctrl+Enter (or Cmd+Enter) sends; while the counselor types, the student's chat shows
+// "typing…" (asked for at most every 4 seconds).
 (() => {
   const box = document.getElementById("reply");
   if (!box) { return; }
@@ -22,6 +23,15 @@
       event.preventDefault();
       insert(chips[Number(digit[1]) - 1].dataset.text);
     }
+  });
+  let told = 0;
+  box.addEventListener("input", () => {
+    if (Date.now() - told < 4000) { return; }
+    told = Date.now();
+    const form = new FormData();
+    form.append("csrf", box.form.querySelector("input[name=csrf]").value);
+    fetch(box.form.action.replace(/\/reply$/, "/typing"), {method: "POST", body: form, credentials: "same-origin"})
+      .catch(() => {});
   });
   box.addEventListener("keydown", (event) => {
     if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {

@@ -19,8 +19,9 @@ from fastapi import FastAPI
 from telegram import Update
 
 from bot.main import App
+from bot.telegram.app import build_application
 from bot.telegram.outbox import deliver_due
-from bot.web import TelegramApp
+from bot.web import TelegramApp, create_web_app
 from counselor import console as console_module
 from counselor.console import ConsoleDeps, create_console, hash_password
 from handlers.models import CaseOutcome, CasePriority, CaseStatus, Tactic
@@ -630,3 +631,36 @@ class TestRiskReferralTransferFollowUp:
         assert "Hẹn liên lạc lại" not in (await binh.get("/")).text
         stats = shown((await binh.get("/stats")).text)
         assert "Tổng đài 111 (gọi điện)" in stats and "Chuyển Tổng đài 111" in stats
+
+
+class TestCounselorTyping:
+    async def test_the_student_sees_the_counselor_typing(
+        self, app: App, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(app.settings.console, "secure_cookies", False)  # plain http on 127.0.0.1
+        await app.set_counselor_password("anna", "counselor", hash_password("mat-khau-anna-1"))
+        await app.set_counselor_password("binh", "counselor", hash_password("mat-khau-binh-1"))
+        application = build_application(app.settings.telegram, app, webhook=True)
+        web = create_web_app(app, application, secret="s3cret", webhook_url=None)
+        hook = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+        async with serving(web) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+            for update in (fake.message_update(7501, SCAM), fake.button_update(7501, "talk_to_counselor")):
+                assert (await client.post("/webhooks/telegram", json=update, headers=hook)).status_code == 200
+            await fake.wait_for(2, chat_id=7501)
+            anna = httpx.AsyncClient(base_url=f"{url}/console", timeout=10)
+            binh = httpx.AsyncClient(base_url=f"{url}/console", timeout=10)
+            await login(anna, "anna", "mat-khau-anna-1")
+            await login(binh, "binh", "mat-khau-binh-1")
+            queue = (await anna.get("/")).text
+            case_id = re.search(r'href="/console/cases/(\d+)"', queue).group(1)  # type: ignore[union-attr]
+            csrf, bcsrf = csrf_of(queue), csrf_of((await binh.get("/")).text)
+            assert (await anna.post(f"/cases/{case_id}/typing", data={"csrf": csrf})).status_code == 409
+            await anna.post(f"/cases/{case_id}/claim", data={"csrf": csrf})
+            before = len(fake.sent("sendChatAction", 7501))
+            assert (await binh.post(f"/cases/{case_id}/typing", data={"csrf": bcsrf})).status_code == 409
+            assert (await anna.post(f"/cases/{case_id}/typing", data={"csrf": "forged"})).status_code == 403
+            assert (await anna.post(f"/cases/{case_id}/typing", data={"csrf": csrf})).status_code == 204
+            shown_typing = await fake.wait_for(before + 1, "sendChatAction", chat_id=7501)
+            assert shown_typing[-1]["action"] == "typing"
+            await anna.aclose()
+            await binh.aclose()
