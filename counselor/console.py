@@ -226,6 +226,13 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
     same_origin_posts(console)
     add_security_headers(console, CONSOLE_CSP)
 
+    def action_label(action: str) -> str:
+        """The button a student tapped, by its label (an action without one reads "khác")."""
+        try:
+            return deps.library.label(action)
+        except KeyError:
+            return "khác"
+
     @console.exception_handler(LoginRequired)
     async def to_login(request: Request, exc: LoginRequired) -> Response:
         return RedirectResponse("/console/login", status_code=303)
@@ -392,6 +399,7 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
                 "corrected": corrected,
                 "canned": deps.library.canned_replies(),
                 "scenario_title": deps.library.scenario_title,
+                "action_label": action_label,
                 "colleagues": colleagues,
                 "risk_questions": RISK_QUESTIONS,
                 "referrals": list(Referral),

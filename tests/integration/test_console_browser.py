@@ -38,13 +38,14 @@ def server(tmp_path: Path, nlu_cache: Path) -> Iterator[tuple[str, Chat]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOTALONE_")}
     env["NOTALONE_NLU__CACHE_DIR"] = str(nlu_cache)
     base = [NOTALONE, "--config", str(config)]
-    subprocess.run(
-        [*base, "counselor", "add", "anna"],
-        input=b"mat-khau-anna-1\n",
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    for name in ("anna", "binh"):
+        subprocess.run(
+            [*base, "counselor", "add", name],
+            input=f"mat-khau-{name}-1\n".encode(),
+            env=env,
+            check=True,
+            capture_output=True,
+        )
 
     def chat(lines: list[dict[str, str]]) -> None:
         subprocess.run(
@@ -131,8 +132,9 @@ def test_counselor_logs_in_claims_and_answers(server: tuple[str, Chat], browser:
     WebDriverWait(driver, 20).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#rows tr a")) == 2)
     banner = driver.find_element(By.ID, "alert")  # type: ignore[attr-defined]
     assert banner.is_displayed() and "Ca khẩn cấp mới" in banner.text
-    first = driver.find_element(By.CSS_SELECTOR, "#rows tr")  # type: ignore[attr-defined]
-    assert "Khẩn cấp" in first.text and "không muốn sống" in first.text
+    # Read in one go: the live queue may replace the rows between two WebDriver calls.
+    first = driver.execute_script("return document.querySelector('#rows tr').innerText")  # type: ignore[attr-defined]
+    assert "Khẩn cấp" in first and "không muốn sống" in first
     assert driver.title.startswith("(2) ")  # type: ignore[attr-defined]
     assert not driver.find_elements(By.CSS_SELECTOR, "#rows tr[data-old]")  # type: ignore[attr-defined]
     driver.save_screenshot(str(ARTIFACTS / "console-queue-alert.png"))  # type: ignore[attr-defined]
@@ -162,6 +164,44 @@ def test_counselor_logs_in_claims_and_answers(server: tuple[str, Chat], browser:
     sent = driver.find_elements(By.CSS_SELECTOR, ".msg.counselor .text")  # type: ignore[attr-defined]
     assert "bạn có đang an toàn không?" in sent[-1].text and sent[-1].text.endswith("Mình chờ bạn nhé.")
     driver.save_screenshot(str(ARTIFACTS / "console-case.png"))  # type: ignore[attr-defined]
+
+    # The risk checklist, then the case handed to binh with a note.
+    from selenium.webdriver.support.ui import Select
+
+    Select(driver.find_element(By.NAME, "safe_now")).select_by_value("no")  # type: ignore[attr-defined]
+    Select(driver.find_element(By.NAME, "self_harm")).select_by_value("thoughts")  # type: ignore[attr-defined]
+    old_page = driver.find_element(By.NAME, "safe_now")  # type: ignore[attr-defined]
+    driver.find_element(By.XPATH, "//button[text()='Lưu đánh giá']").click()  # type: ignore[attr-defined]
+    WebDriverWait(driver, 20).until(ec.staleness_of(old_page))  # the page after the POST
+    wait_for(By.NAME, "safe_now")
+    assert Select(driver.find_element(By.NAME, "safe_now")).first_selected_option.text == "Không"  # type: ignore[attr-defined]
+    Select(driver.find_element(By.NAME, "to")).select_by_visible_text("binh")  # type: ignore[attr-defined]
+    driver.find_element(By.NAME, "note").send_keys("Bạn ấy ở nhà một mình, cần gọi 111.")  # type: ignore[attr-defined]
+    driver.find_element(By.XPATH, "//button[text()='Bàn giao']").click()  # type: ignore[attr-defined]
+    wait_for(By.XPATH, "//*[contains(text(), 'Bàn giao cho binh')]")
+    assert not driver.find_elements(By.ID, "reply")  # type: ignore[attr-defined]  # anna no longer replies
+    case_url = driver.current_url  # type: ignore[attr-defined]
+    driver.find_element(By.XPATH, "//button[text()='Đăng xuất']").click()  # type: ignore[attr-defined]
+    wait_for(By.NAME, "password")
+
+    # binh resolves it: referred to 111 by phone, a follow-up tomorrow.
+    driver.find_element(By.NAME, "name").send_keys("binh")  # type: ignore[attr-defined]
+    driver.find_element(By.NAME, "password").send_keys("mat-khau-binh-1")  # type: ignore[attr-defined]
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()  # type: ignore[attr-defined]
+    wait_for(By.ID, "rows")
+    driver.get(case_url)  # type: ignore[attr-defined]
+    wait_for(By.ID, "reply")
+    Select(driver.find_element(By.NAME, "outcome")).select_by_value("referred_111")  # type: ignore[attr-defined]
+    Select(driver.find_element(By.NAME, "referral")).select_by_value("hotline_111")  # type: ignore[attr-defined]
+    tomorrow = driver.find_element(By.NAME, "follow_up_on").get_attribute("min")  # type: ignore[attr-defined]
+    driver.execute_script(  # type: ignore[attr-defined]
+        "document.querySelector('input[name=follow_up_on]').value = arguments[0]", tomorrow
+    )
+    driver.find_element(By.XPATH, "//button[text()='Đóng ca']").click()  # type: ignore[attr-defined]
+    wait_for(By.XPATH, "//*[contains(text(), 'Chuyển tiếp: Tổng đài 111')]")
+    body = driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
+    assert "Hẹn liên lạc lại" in body and "Đã xong" in body
+    driver.save_screenshot(str(ARTIFACTS / "console-resolved.png"))  # type: ignore[attr-defined]
     driver.get(f"{server}/console/stats")  # type: ignore[attr-defined]
     wait_for(By.TAG_NAME, "svg")
     driver.save_screenshot(str(ARTIFACTS / "console-stats.png"))  # type: ignore[attr-defined]
