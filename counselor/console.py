@@ -303,7 +303,7 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
         response.delete_cookie(COOKIE, path="/console")
         return response
 
-    async def queue_cases() -> dict[str, Any]:
+    async def queue_cases(me: Counselor) -> dict[str, Any]:
         """The queue's cases with each one's details, and how many more there are than it shows."""
         async with deps.uow() as work:
             waiting = await work.cases.listed(CaseStatus.WAITING, QUEUE_ROWS)
@@ -317,7 +317,7 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
             follow_ups = await work.cases.follow_ups_due(deps.clock().date())
         cases = [*waiting, *claimed]
         async with deps.sessions() as session:
-            details = await queue_details(session, [c.id for c in cases])
+            details = await queue_details(session, [c.id for c in cases], me.id)
         return {
             "cases": cases,
             "details": details,
@@ -328,7 +328,7 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
 
     @console.get("/", response_class=HTMLResponse)
     async def queue(request: Request, me: Who) -> Response:
-        rows = await queue_cases()
+        rows = await queue_cases(me[0])
         return TEMPLATES.TemplateResponse(request, "queue.html", {"me": me[0], "csrf": me[1], **rows})
 
     @console.get("/queue/events")
@@ -346,7 +346,7 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
                 except LoginRequired:
                     yield "event: logout\ndata: {}\n\n"
                     return
-                rows = await queue_cases()
+                rows = await queue_cases(me[0])
                 page = TEMPLATES.get_template("queue_rows.html").render(me=me[0], **rows)
                 urgent = {c.id for c in rows["cases"] if c.priority is CasePriority.URGENT}
                 if page != last:
@@ -368,7 +368,7 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
     @console.get("/queue/rows", response_class=HTMLResponse)
     async def queue_rows(request: Request, me: Who) -> Response:
         """The queue's rows alone, polled by the page every few seconds."""
-        rows = await queue_cases()
+        rows = await queue_cases(me[0])
         return TEMPLATES.TemplateResponse(request, "queue_rows.html", {"me": me[0], **rows})
 
     @console.get("/cases/{case_id}", response_class=HTMLResponse)
@@ -379,6 +379,9 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
                 raise HTTPException(404, "no such case")
             messages = await work.messages.list_for(case.conversation_id)
         async with deps.sessions() as session:
+            if messages:
+                await ConsoleStore(session).mark_read(case_id, me[0].id, messages[-1].id, deps.clock())
+                await session.commit()
             notes = await ConsoleStore(session).notes(case_id)
             corrected = await ConsoleStore(session).relabels(case.conversation_id)
             colleagues = [n for n in await ConsoleStore(session).colleagues() if n != me[0].name]

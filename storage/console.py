@@ -14,6 +14,7 @@ from handlers.models import Counselor
 from storage.models import (
     AuditRow,
     CaseNoteRow,
+    CaseReadRow,
     ConsoleSessionRow,
     CounselorRow,
     LoginThrottleRow,
@@ -198,6 +199,19 @@ class ConsoleStore:
         """A counselor who can log in, by name."""
         found = await self.login(name)
         return found.counselor if found is not None and found.password_hash is not None else None
+
+    async def mark_read(self, case_id: int, counselor_id: int, message_id: int, now: datetime) -> None:
+        """The counselor has seen the case's transcript up to `message_id`."""
+        insert = pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        stmt = (
+            insert(CaseReadRow)
+            .values(case_id=case_id, counselor_id=counselor_id, last_message_id=message_id, read_at=now)
+            .on_conflict_do_update(
+                index_elements=[CaseReadRow.case_id, CaseReadRow.counselor_id],
+                set_={"last_message_id": message_id, "read_at": now},
+            )
+        )
+        await self.session.execute(stmt)
 
     async def add_note(self, case_id: int, counselor_id: int, text: str, now: datetime) -> None:
         self.session.add(CaseNoteRow(case_id=case_id, counselor_id=counselor_id, text=text, created_at=now))

@@ -200,6 +200,19 @@ class CaseNoteRow(Base):
     created_at: Mapped[datetime]
 
 
+class CaseReadRow(Base):
+    """How far each counselor has read a case's transcript (the queue's unread count)."""
+
+    __tablename__ = "case_reads"
+
+    case_id: Mapped[int] = mapped_column(Id, ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    counselor_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("counselors.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_message_id: Mapped[int] = mapped_column(Id)
+    read_at: Mapped[datetime]
+
+
 class AuditRow(Base):
     """Who did what to which case, through which door. A failed login under an unknown name has no
     counselor (the name typed is not kept: it may be a mistyped password)."""

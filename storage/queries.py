@@ -7,11 +7,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import String, cast, or_, select
+from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.models import Case
-from storage.models import CaseRow, ConversationRow, CounselorRow, MessageRow, UserRow
+from storage.models import CaseReadRow, CaseRow, ConversationRow, CounselorRow, MessageRow, UserRow
 
 SEARCH_LIMIT = 100
 
@@ -114,12 +114,35 @@ class QueueDetails:
     channel: str
     latest: str | None
     holder: str | None
+    # What the student wrote since the case opened that this counselor has not seen on its page.
+    unread: int = 0
 
 
-async def queue_details(session: AsyncSession, case_ids: list[int]) -> dict[int, QueueDetails]:
-    """Per case: its student's channel, their latest message, its counselor's name (one statement)."""
+async def queue_details(
+    session: AsyncSession, case_ids: list[int], counselor_id: int | None = None
+) -> dict[int, QueueDetails]:
+    """Per case: its student's channel, their latest message, its counselor's name and what the
+    student wrote that `counselor_id` has not read (one statement)."""
     if not case_ids:
         return {}
+    seen = (
+        select(CaseReadRow.last_message_id)
+        .where(CaseReadRow.case_id == CaseRow.id, CaseReadRow.counselor_id == counselor_id)
+        .correlate(CaseRow)
+        .scalar_subquery()
+    )
+    unread = (
+        select(func.count(MessageRow.id))
+        .where(
+            MessageRow.conversation_id == CaseRow.conversation_id,
+            MessageRow.direction == "in",
+            MessageRow.text.is_not(None),
+            MessageRow.created_at >= CaseRow.created_at,
+            MessageRow.id > func.coalesce(seen, 0),
+        )
+        .correlate(CaseRow)
+        .scalar_subquery()
+    )
     latest = (
         select(MessageRow.text)
         .where(
@@ -133,11 +156,14 @@ async def queue_details(session: AsyncSession, case_ids: list[int]) -> dict[int,
         .scalar_subquery()
     )
     stmt = (
-        select(CaseRow.id, UserRow.channel, CounselorRow.name, latest)
+        select(CaseRow.id, UserRow.channel, CounselorRow.name, latest, unread)
         .join(ConversationRow, ConversationRow.id == CaseRow.conversation_id)
         .join(UserRow, UserRow.id == ConversationRow.user_id)
         .outerjoin(CounselorRow, CounselorRow.id == CaseRow.counselor_id)
         .where(CaseRow.id.in_(case_ids))
     )
     rows = (await session.execute(stmt)).all()
-    return {case_id: QueueDetails(channel, text, holder) for case_id, channel, holder, text in rows}
+    return {
+        case_id: QueueDetails(channel, text, holder, int(count or 0))
+        for case_id, channel, holder, text, count in rows
+    }

@@ -664,3 +664,26 @@ class TestCounselorTyping:
             assert shown_typing[-1]["action"] == "typing"
             await anna.aclose()
             await binh.aclose()
+
+
+class TestUnread:
+    async def test_each_counselor_sees_what_they_have_not_read(
+        self, app: App, telegram: TelegramApp, fake: FakeTelegram
+    ) -> None:
+        await app.set_counselor_password("anna", "counselor", hash_password("mat-khau-anna-1"))
+        await app.set_counselor_password("binh", "counselor", hash_password("mat-khau-binh-1"))
+        anna, binh = client_for(deps_for(app)), client_for(deps_for(app))
+        await process(telegram, fake.message_update(7601, SCAM))
+        await process(telegram, fake.button_update(7601, "talk_to_counselor"))
+        await login(anna, "anna", "mat-khau-anna-1")
+        await login(binh, "binh", "mat-khau-binh-1")
+        assert "mới" not in shown((await anna.get("/queue/rows")).text)  # nothing written since it opened
+        await process(telegram, fake.message_update(7601, "chị ơi em sợ lắm"))
+        await process(telegram, fake.message_update(7601, "họ lại nhắn nữa rồi"))
+        assert "2 mới" in shown((await anna.get("/queue/rows")).text)
+        case_id = re.search(r'href="/console/cases/(\d+)"', (await anna.get("/")).text).group(1)  # type: ignore[union-attr]
+        await anna.get(f"/cases/{case_id}")  # anna reads it
+        assert "mới" not in shown((await anna.get("/queue/rows")).text)
+        assert "2 mới" in shown((await binh.get("/queue/rows")).text)  # binh has not
+        await process(telegram, fake.message_update(7601, "chị còn đó không"))
+        assert "1 mới" in shown((await anna.get("/queue/rows")).text)
