@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
@@ -16,8 +16,8 @@ from counselor.audit import record
 from counselor.auth import token_hash
 from counselor.headers import NOTHING_CSP, add_security_headers
 from counselor.params import CaseId, Offset, Text
-from handlers.handoff import HandoffError, claim_case, post_counselor_reply, resolve_case
-from handlers.models import Case, CaseOutcome, CaseStatus, Counselor
+from handlers.handoff import HandoffError, assess_risk, claim_case, post_counselor_reply, resolve_case
+from handlers.models import Case, CaseOutcome, CaseStatus, Counselor, Referral, RiskAssessment
 from handlers.ports import GuidanceLibrary, UnitOfWork
 
 STATUS = {
@@ -30,6 +30,8 @@ STATUS = {
     "student_gone": 410,
     "claim_first": 409,
     "student_cancelled": 409,
+    "follow_up_past": 422,
+    "claim_first_risk": 409,
 }
 
 
@@ -39,6 +41,9 @@ class MessageCreate(BaseModel):
 
 class ResolveCreate(BaseModel):
     outcome: CaseOutcome
+    referral: Referral | None = None
+    # A day after today: the case comes back to the console's queue that day.
+    follow_up_on: date | None = None
 
 
 class TranscriptEntry(BaseModel):
@@ -62,6 +67,9 @@ class CasePublic(BaseModel):
     created_at: datetime
     claimed_at: datetime | None
     closed_at: datetime | None
+    risk: RiskAssessment | None = None
+    referral: Referral | None = None
+    follow_up_on: date | None = None
 
 
 class CaseDetail(CasePublic):
@@ -171,13 +179,36 @@ def create_api(
     async def resolve(case_id: CaseId, body: ResolveCreate, who: Who) -> CasePublic:
         async with uow() as work:
             try:
-                await resolve_case(case_id, who, body.outcome, uow=work, lib=library, now=clock())
+                await resolve_case(
+                    case_id,
+                    who,
+                    body.outcome,
+                    uow=work,
+                    lib=library,
+                    now=clock(),
+                    referral=body.referral,
+                    follow_up_on=body.follow_up_on,
+                )
             except HandoffError as exc:
                 raise fail(exc) from None
             case = await work.cases.get(case_id)
             await work.commit()
         assert case is not None
         await audit(who, case_id, "resolve")
+        return public(case)
+
+    @router.put("/{case_id}/risk", response_model=CasePublic)
+    async def risk(case_id: CaseId, body: RiskAssessment, who: Who) -> CasePublic:
+        """The case's risk checklist, as its counselor knows it now."""
+        async with uow() as work:
+            try:
+                await assess_risk(case_id, who, body, uow=work)
+            except HandoffError as exc:
+                raise fail(exc) from None
+            case = await work.cases.get(case_id)
+            await work.commit()
+        assert case is not None
+        await audit(who, case_id, "risk")
         return public(case)
 
     api.include_router(router)

@@ -88,10 +88,19 @@ class TestHandoff:
         assert any(t["author"].startswith("counselor:") and t["text"] == reply for t in transcript)
         assert any(t["text"] == "chị ơi em phải làm sao" for t in transcript)
 
-        resolved = await api.post(
-            f"/cases/{case['id']}/resolve", json={"outcome": "advice_given"}, headers=anna
-        )
+        risk = {"safe_now": "no", "place": "home", "self_harm": "thoughts"}
+        assessed = await api.put(f"/cases/{case['id']}/risk", json=risk, headers=anna)
+        assert assessed.status_code == 200 and assessed.json()["risk"]["self_harm"] == "thoughts"
+        bad_risk = await api.put(f"/cases/{case['id']}/risk", json={"place": "mars"}, headers=anna)
+        assert bad_risk.status_code == 422
+        today = app.core.clock().date()
+        past = {"outcome": "referred_111", "referral": "hotline_111", "follow_up_on": today.isoformat()}
+        refused = await api.post(f"/cases/{case['id']}/resolve", json=past, headers=anna)
+        assert refused.status_code == 422 and refused.json()["detail"] == "follow_up_past"
+        done = {**past, "follow_up_on": (today + timedelta(days=2)).isoformat()}
+        resolved = await api.post(f"/cases/{case['id']}/resolve", json=done, headers=anna)
         assert resolved.status_code == 200 and resolved.json()["status"] == "resolved"
+        assert resolved.json()["referral"] == "hotline_111" and resolved.json()["follow_up_on"]
         await deliver_due(app, telegram.bot, None)
         assert "kết thúc cuộc trò chuyện" in fake.sent(chat_id=70)[-1]["text"]
         late = await api.post(f"/cases/{case['id']}/messages", json={"text": "còn đó không"}, headers=anna)
