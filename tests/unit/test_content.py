@@ -47,8 +47,8 @@ def test_canned_replies_load_in_order_and_are_checked_like_teen_facing_text(tmp_
     body = path.read_text(encoding="utf-8")
     body = body.replace("key: where", "key: greeting").replace("gọi ngay 113", "gọi ngay 911")
     body = body.replace(
-        "Đây không phải lỗi của bạn. Kẻ xấu cố tình làm bạn sợ và tin họ. Bạn đã làm đúng khi kể ra.",
-        "day khong phai loi cua ban, ke xau co tinh lam ban so va tin ho",
+        "Đây không phải lỗi của bạn. Người đó cố tình lừa bạn và làm bạn sợ. Bạn đã làm đúng khi\n      kể ra. Mình sẽ cùng bạn tìm cách.",
+        "day khong phai loi cua ban, nguoi do co tinh lua ban va lam ban so, ban da lam dung",
     )
     path.write_text(body, encoding="utf-8")
     with pytest.raises(ContentError) as err:
