@@ -139,7 +139,7 @@ def test_counselor_logs_in_claims_and_answers(server: tuple[str, Chat], browser:
     assert not driver.find_elements(By.CSS_SELECTOR, "#rows tr[data-old]")  # type: ignore[attr-defined]
     driver.save_screenshot(str(ARTIFACTS / "console-queue-alert.png"))  # type: ignore[attr-defined]
     # The rows are replaced when the queue changes: follow the link's address, not the element.
-    case_url = driver.find_element(By.CSS_SELECTOR, "#rows tr:nth-child(2) a").get_attribute("href")  # type: ignore[attr-defined]
+    case_url = driver.execute_script("return document.querySelector('#rows tr:nth-child(2) a').href")  # type: ignore[attr-defined]
     driver.get(case_url)  # type: ignore[attr-defined]
     wait_for(By.XPATH, "//button[text()='Nhận ca']")
     body = driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
@@ -243,7 +243,7 @@ def test_console_pages_have_no_serious_accessibility_problems(
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     WebDriverWait(driver, 20).until(ec.presence_of_element_located((By.CSS_SELECTOR, "#rows tr a")))
     problems["queue"] = serious_violations(driver)
-    case_url = driver.find_element(By.CSS_SELECTOR, "#rows tr a").get_attribute("href")
+    case_url = driver.execute_script("return document.querySelector('#rows tr a').href")
     driver.get(case_url)
     WebDriverWait(driver, 20).until(ec.presence_of_element_located((By.XPATH, "//button[text()='Nhận ca']")))
     driver.find_element(By.XPATH, "//button[text()='Nhận ca']").click()
@@ -253,3 +253,28 @@ def test_console_pages_have_no_serious_accessibility_problems(
     WebDriverWait(driver, 20).until(ec.presence_of_element_located((By.TAG_NAME, "svg")))
     problems["stats"] = serious_violations(driver)
     assert not any(problems.values()), problems
+
+
+def test_console_fits_a_phone(server: tuple[str, Chat], browser: object) -> None:
+    """At a phone's width (390 px) no page scrolls sideways: long tables scroll in their own box."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver: Any = browser
+    url, _ = server
+    driver.set_window_size(390, 844)
+    driver.get(f"{url}/console/login")
+    driver.find_element(By.NAME, "name").send_keys("anna")
+    driver.find_element(By.NAME, "password").send_keys("mat-khau-anna-1")
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(driver, 20).until(ec.presence_of_element_located((By.CSS_SELECTOR, "#rows tr a")))
+    case_url = driver.execute_script("return document.querySelector('#rows tr a').href")
+    sideways = "return document.documentElement.scrollWidth - window.innerWidth"
+    widths = {"queue": driver.execute_script(sideways)}
+    driver.save_screenshot(str(ARTIFACTS / "console-queue-phone.png"))
+    for page in (case_url, f"{url}/console/stats", f"{url}/console/search?status=waiting"):
+        driver.get(page)
+        WebDriverWait(driver, 20).until(ec.presence_of_element_located((By.TAG_NAME, "main")))
+        widths[page.rsplit("/", 1)[-1]] = driver.execute_script(sideways)
+    assert all(w <= 1 for w in widths.values()), widths
