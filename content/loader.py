@@ -334,13 +334,8 @@ def _load_undo(path: Path, problems: list[str]) -> dict[Act, UndoGuide]:
 
 def _load_followups(path: Path, problems: list[str]) -> FollowUpDoc | None:
     """followups.yml: follow-up texts and how-tos; every how-to has steps for every app or for all."""
-    data = _read(path, problems)
-    if data is None:
-        return None
-    try:
-        doc = FollowUpDoc.model_validate(data)
-    except ValidationError as exc:
-        problems += [f"{path}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+    doc = _document(path, FollowUpDoc, problems)
+    if doc is None:
         return None
     for topic in HowTo:
         guide = doc.howto.get(topic)
@@ -354,13 +349,8 @@ def _load_followups(path: Path, problems: list[str]) -> FollowUpDoc | None:
 
 def _load_canned(path: Path, problems: list[str]) -> list[CannedReply]:
     """canned.yml: the counselors' ready-made replies (teen-facing text, checked like the rest)."""
-    data = _read(path, problems)
-    if data is None:
-        return []
-    try:
-        doc = CannedSet.model_validate(data)
-    except ValidationError as exc:
-        problems += [f"{path}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+    doc = _document(path, CannedSet, problems)
+    if doc is None:
         return []
     seen: set[str] = set()
     for i, reply in enumerate(doc.replies):
@@ -372,13 +362,8 @@ def _load_canned(path: Path, problems: list[str]) -> list[CannedReply]:
 
 
 def _load_practice(path: Path, problems: list[str]) -> list[PracticeItem]:
-    data = _read(path, problems)
-    if data is None:
-        return []
-    try:
-        practice = PracticeSet.model_validate(data)
-    except ValidationError as exc:
-        problems += [f"{path}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+    practice = _document(path, PracticeSet, problems)
+    if practice is None:
         return []
     seen: set[str] = set()
     for i, item in enumerate(practice.items):
@@ -388,6 +373,21 @@ def _load_practice(path: Path, problems: list[str]) -> list[PracticeItem]:
         problems += [f"{path}: items.{i}.message: {p}" for p in check_text(item.message, quoted_scam=True)]
         problems += [f"{path}: items.{i}.explain: {p}" for p in check_text(item.explain)]
     return practice.items
+
+
+Model = TypeVar("Model", FollowUpDoc, CannedSet, PracticeSet)
+
+
+def _document(path: Path, model: type[Model], problems: list[str]) -> Model | None:
+    """One YAML file read and validated; None (its problems noted with file and field) if it cannot be."""
+    data = _read(path, problems)
+    if data is None:
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems += [f"{path}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        return None
 
 
 def _read(path: Path, problems: list[str]) -> Any:

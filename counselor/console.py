@@ -87,14 +87,14 @@ RISK_QUESTIONS = (
 
 def vi(value: Any, kind: str) -> str:
     """What a counselor reads for an internal value (a status, an outcome, a tactic…): never the
-    value itself; an unknown one reads "Khác" (other)."""
-    return LABELS[kind].get(str(getattr(value, "value", value)), "Khác")
+    value itself; an unknown one reads "other"."""
+    return LABELS[kind].get(str(getattr(value, "value", value)), LABELS["other"]["value"])
 
 
 def preview(text: str | None) -> str:
     """The start of a message, cut at a word, for one line of the queue."""
     if not text:
-        return "(chưa viết gì, chỉ bấm nút)"
+        return LABELS["other"]["no_text"]
     flat = " ".join(text.split())
     if len(flat) <= PREVIEW_CHARS:
         return flat
@@ -227,11 +227,11 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
     add_security_headers(console, CONSOLE_CSP)
 
     def action_label(action: str) -> str:
-        """The button a student tapped, by its label (an action without one reads "khác")."""
+        """The button a student tapped, by its label (an action without one reads "other")."""
         try:
             return deps.library.label(action)
         except KeyError:
-            return "khác"
+            return LABELS["other"]["action"]
 
     @console.exception_handler(LoginRequired)
     async def to_login(request: Request, exc: LoginRequired) -> Response:
@@ -634,7 +634,8 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
         lib = deps.library
         tactics = [(vi(t, "tactic"), n) for t, n in numbers.tactics.most_common()]
         scenarios = [
-            (lib.scenario_title(k) or "Tình huống khác", n) for k, n in numbers.scenarios.most_common(12)
+            (lib.scenario_title(k) or LABELS["other"]["scenario"], n)
+            for k, n in numbers.scenarios.most_common(12)
         ]
         titles = {w.scenario: lib.scenario_title(w.scenario) for w in waves if w.scenario}
         outcomes = [(vi(o, "outcome"), n) for o, n in numbers.outcomes.most_common()]
