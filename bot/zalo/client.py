@@ -1,8 +1,11 @@
 """An async client for the Zalo Bot Platform Bot API (`<base>/bot<TOKEN>/<method>`, JSON POST).
 
-Every reply is `{"ok": true, "result": ...}` or `{"ok": false, "error_code": n, "description": "..."}`.
-Errors raise typed exceptions. Timeouts are explicit per call, and what may be retried (429, 5xx,
-timeouts, network errors) is retried a fixed number of times with a growing wait; nothing else is.
+Every reply is `{"ok": true, "result": ...}` or `{"ok": false, "error_code": n, "description": "..."}`;
+the code may come as a number or a numeric string, spelt `error_code` or `errorCode`. Errors follow
+Zalo's documented table, not Telegram's: 401 is a wrong token; **403 is a server error** (retried,
+like 5xx, timeouts and network errors, a few times with a growing wait); 429 ("Quota exceeded",
+usually without `retry_after`) is not retried at once: the client keeps quiet for a while and says
+so to every call meanwhile, so a burst of replies does not spend the quota again.
 The token is part of every URL: it is never logged or put into an exception message.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +24,11 @@ NO_UPDATE = 408
 # getUpdates waits up to its timeout on the server; the HTTP read may take this much longer.
 POLL_MARGIN_S = 10.0
 MAX_RESPONSE_BYTES = 5_000_000
+# Zalo says nothing of how long a 429 lasts: this long, unless the reply names a time.
+RATE_LIMIT_WAIT_S = 30.0
+MAX_RATE_LIMIT_WAIT_S = 900.0
+# Photo links may redirect (CDNs do); a few hops, each to an https address.
+MAX_REDIRECTS = 3
 
 
 class ZaloError(Exception):
@@ -33,19 +42,19 @@ class ZaloError(Exception):
 
 
 class ZaloUnauthorized(ZaloError):
-    """401/403: the token is wrong or revoked. Retrying cannot help."""
+    """401: the token is wrong or revoked. Retrying cannot help."""
 
 
 class ZaloRateLimited(ZaloError):
-    """429: too many calls; `retry_after` seconds when the API said so."""
+    """429: too many calls; quiet for `retry_after` seconds (what the API said, or our default)."""
 
-    def __init__(self, method: str, code: int | None, description: str, retry_after: float | None) -> None:
+    def __init__(self, method: str, code: int | None, description: str, retry_after: float) -> None:
         super().__init__(method, code, description)
         self.retry_after = retry_after
 
 
 class ZaloServerError(ZaloError):
-    """5xx from the Bot API."""
+    """5xx, or 403 (Zalo's documented "server error"), from the Bot API."""
 
 
 class ZaloTimeout(ZaloError):
@@ -60,7 +69,9 @@ class ZaloBadResponse(ZaloError):
     """The reply was not the JSON the Bot API promises."""
 
 
-RETRYABLE = (ZaloRateLimited, ZaloServerError, ZaloTimeout, ZaloNetworkError)
+# What passes: a later try may succeed. Only these are retried within a call (429 is not: it waits).
+TRANSIENT = (ZaloServerError, ZaloTimeout, ZaloNetworkError)
+RETRYABLE = (ZaloRateLimited, *TRANSIENT)
 
 
 @dataclass
@@ -76,6 +87,11 @@ class ZaloClient:
 
     def __post_init__(self) -> None:
         self._http = httpx.AsyncClient(transport=self.transport, follow_redirects=False)
+        self._quiet_until = 0.0  # monotonic time until which a 429 keeps this bot quiet
+
+    def quiet_for(self) -> float:
+        """Seconds left of a 429's quiet time (0 when calls may go out)."""
+        return max(0.0, self._quiet_until - time.monotonic())
 
     async def __aenter__(self) -> ZaloClient:
         return self
@@ -130,11 +146,28 @@ class ZaloClient:
         return await self.call("sendChatAction", {"chat_id": chat_id, "action": action})
 
     async def download(self, url: str, max_bytes: int) -> bytes:
-        """A file Zalo links to (a photo), at most `max_bytes`; ZaloError("too_big") when larger."""
+        """A file Zalo links to (a photo), at most `max_bytes`; ZaloError("too_big") when larger.
+        Redirects are followed, at most MAX_REDIRECTS of them, to http(s) addresses and never from
+        https down to http."""
         if not url.startswith(("https://", "http://")):
             raise ZaloBadResponse("download", None, "not an http(s) link")
+        for _ in range(MAX_REDIRECTS + 1):
+            found = await self._fetch(url, max_bytes)
+            if isinstance(found, bytes):
+                return found
+            url = found
+        raise ZaloBadResponse("download", None, "too many redirects")
+
+    async def _fetch(self, url: str, max_bytes: int) -> bytes | str:
+        """The file's bytes, or the address it redirects to."""
         try:
             async with self._http.stream("GET", url, timeout=self.timeout_s) as response:
+                if response.is_redirect:
+                    target = str(response.url.join(response.headers.get("location", "")))
+                    allowed = ("https://",) if url.startswith("https://") else ("https://", "http://")
+                    if not target.startswith(allowed):
+                        raise ZaloBadResponse("download", response.status_code, "redirect refused")
+                    return target
                 if response.status_code != 200:
                     raise ZaloError("download", response.status_code, "not found")
                 if int(response.headers.get("content-length") or 0) > max_bytes:
@@ -159,17 +192,26 @@ class ZaloClient:
         timeout: float | None = None,
         retries: int | None = None,
     ) -> Any:
-        """POST one method; retry what may be retried, raise a typed error for the rest."""
+        """POST one method; retry what passes, raise a typed error for the rest. While a 429's quiet
+        time lasts, every call is refused here without going out."""
         attempts = 1 + (self.max_retries if retries is None else retries)
         for attempt in range(1, attempts + 1):
+            quiet = self.quiet_for()
+            if quiet > 0:
+                raise ZaloRateLimited(method, 429, "quiet after a 429", quiet)
             try:
                 return await self._once(method, payload or {}, timeout or self.timeout_s)
-            except RETRYABLE as exc:
+            except ZaloRateLimited as exc:
+                self._quiet_until = time.monotonic() + exc.retry_after
+                log.warning(
+                    "zalo rate limit; quiet for a while",
+                    extra={"channel": "zalo", "kind": method, "error": f"{exc.retry_after:g} s"},
+                )
+                raise
+            except TRANSIENT as exc:
                 if attempt == attempts:
                     raise
                 wait = self.backoff_s * 2 ** (attempt - 1)
-                if isinstance(exc, ZaloRateLimited) and exc.retry_after is not None:
-                    wait = min(exc.retry_after, 60.0)
                 log.warning(
                     "zalo call failed; retrying",
                     extra={"channel": "zalo", "error": type(exc).__name__, "kind": method},
@@ -188,41 +230,55 @@ class ZaloClient:
         body = _json_of(method, response)
         if response.status_code == 200 and body.get("ok") is True:
             return body.get("result")
-        code = body.get("error_code") if isinstance(body.get("error_code"), int) else response.status_code
-        description = str(body.get("description") or response.reason_phrase or "error")[:300]
-        if code in (401, 403) or response.status_code in (401, 403):
-            raise ZaloUnauthorized(method, code, description)
-        if code == 429 or response.status_code == 429:
-            retry_after = _retry_after(body, response)
-            raise ZaloRateLimited(method, 429, description, retry_after)
-        if response.status_code >= 500 or (isinstance(code, int) and code >= 500):
+        code = error_code(body) or response.status_code
+        description = str(body.get("description") or body.get("message") or response.reason_phrase or "error")
+        description = description[:300]
+        if 401 in (code, response.status_code):
+            raise ZaloUnauthorized(method, 401, description)
+        if 429 in (code, response.status_code):
+            raise ZaloRateLimited(method, 429, description, _retry_after(body, response))
+        if code == 403 or code >= 500 or response.status_code == 403 or response.status_code >= 500:
             raise ZaloServerError(method, code, description)
         raise ZaloError(method, code, description)
 
 
+def error_code(body: dict[str, Any]) -> int | None:
+    """The reply's error code: `error_code` or `errorCode`, a number or a numeric string."""
+    for key in ("error_code", "errorCode"):
+        value = body.get(key)
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value.strip())
+    return None
+
+
 def _json_of(method: str, response: httpx.Response) -> dict[str, Any]:
-    """The reply's JSON object; 5xx pages that are not JSON count as server errors."""
+    """The reply's JSON object. An error status whose page is not JSON (a proxy's HTML) is judged
+    by its status alone; a 200 that is not a JSON object is a bad reply."""
     if len(response.content) > MAX_RESPONSE_BYTES:
         raise ZaloBadResponse(method, response.status_code, "reply too large")
     try:
         body = response.json()
     except ValueError:
-        if response.status_code >= 500:
-            raise ZaloServerError(method, response.status_code, "not JSON") from None
-        if response.status_code == NO_UPDATE:
-            return {"ok": False, "error_code": NO_UPDATE, "description": "no update"}
-        raise ZaloBadResponse(method, response.status_code, "reply is not JSON") from None
-    if not isinstance(body, dict):
-        raise ZaloBadResponse(method, response.status_code, "reply is not a JSON object")
-    return body
+        body = None
+    if isinstance(body, dict):
+        return body
+    if response.status_code != 200:
+        return {"ok": False, "description": "not JSON" if body is None else "not a JSON object"}
+    raise ZaloBadResponse(method, response.status_code, "reply is not a JSON object")
 
 
-def _retry_after(body: dict[str, Any], response: httpx.Response) -> float | None:
+def _retry_after(body: dict[str, Any], response: httpx.Response) -> float:
+    """How long to keep quiet after a 429: what the reply says, else RATE_LIMIT_WAIT_S."""
     params = body.get("parameters")
     found = params.get("retry_after") if isinstance(params, dict) else None
     if found is None:
         found = response.headers.get("Retry-After")
     try:
-        return float(found) if found is not None else None
+        wait = float(found) if found is not None else RATE_LIMIT_WAIT_S
     except (TypeError, ValueError):
-        return None
+        wait = RATE_LIMIT_WAIT_S
+    return min(max(wait, 0.0), MAX_RATE_LIMIT_WAIT_S)
