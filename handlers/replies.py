@@ -71,26 +71,40 @@ def _cut_at(line: str, limit: int) -> int:
     return space if space > 0 else limit
 
 
-def fit(replies: list[Reply], limit: int) -> list[Reply]:
+def _fitting(line: str, limit: int, measure: Callable[[str], int]) -> int:
+    """How many characters of `line` fit in `limit` as `measure` counts them."""
+    if measure is len:
+        return limit
+    low, high = 0, min(len(line), limit)  # no measure counts a character as less than one
+    while low < high:
+        mid = (low + high + 1) // 2
+        if measure(line[:mid]) <= limit:
+            low = mid
+        else:
+            high = mid - 1
+    return max(low, 1)
+
+
+def fit(replies: list[Reply], limit: int, measure: Callable[[str], int] = len) -> list[Reply]:
     """Split replies longer than a channel allows at line breaks, then sentence ends; the buttons
-    stay on the last part."""
+    stay on the last part. `measure` counts length as the channel does (e.g. in UTF-16 units)."""
     out: list[Reply] = []
     for reply in replies:
-        if len(reply.text) <= limit:
+        if measure(reply.text) <= limit:
             out.append(reply)
             continue
         parts: list[str] = []
         current = ""
         for line in reply.text.split("\n"):
-            while len(line) > limit:  # a line longer than the limit: cut after a sentence, or at a space
-                cut = _cut_at(line, limit)
+            while measure(line) > limit:  # longer than the limit: cut after a sentence, or at a space
+                cut = _cut_at(line, _fitting(line, limit, measure))
                 chunk, line = line[:cut].rstrip(), line[cut:].lstrip()
                 if current:
                     parts.append(current)
                     current = ""
                 parts.append(chunk)
             candidate = f"{current}\n{line}" if current else line
-            if len(candidate) > limit:
+            if measure(candidate) > limit:
                 parts.append(current)
                 current = line
             else:

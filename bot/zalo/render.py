@@ -2,7 +2,9 @@
 
 The Zalo Bot Platform has no buttons. A turn's options (handlers.choices.numbered) are listed under
 its last message; the student answers with the number. `call_111` becomes the hotline's numbers and,
-when configured, the link to 111's Zalo account. Texts are split at 2,000 characters on sentences.
+when configured, the link to 111's Zalo account. Texts are split on sentences to stay under Zalo's
+2,000-character limit, counted in UTF-16 units as JavaScript counts them (an emoji is two), with a
+margin.
 """
 
 from __future__ import annotations
@@ -15,6 +17,13 @@ from handlers.ports import GuidanceLibrary
 from handlers.replies import fit
 
 MAX_TEXT = 2000
+# Kept free under MAX_TEXT: how Zalo counts is not documented beyond "2,000 characters".
+MARGIN = 100
+
+
+def utf16_units(text: str) -> int:
+    """The length of `text` in UTF-16 code units (a character outside the BMP, like most emoji, is two)."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def render_turn(replies: Sequence[Reply], lib: GuidanceLibrary, zalo_111_url: str | None) -> list[str]:
@@ -34,4 +43,4 @@ def render_turn(replies: Sequence[Reply], lib: GuidanceLibrary, zalo_111_url: st
         extra.append("\n".join([lib.text("zalo_choose"), *lines]))
     if extra:
         texts[-1] = "\n\n".join([texts[-1], *extra])
-    return [part.text for part in fit([Reply(text=t) for t in texts], MAX_TEXT)]
+    return [part.text for part in fit([Reply(text=t) for t in texts], MAX_TEXT - MARGIN, utf16_units)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot.zalo.render import MARGIN, MAX_TEXT, render_turn, utf16_units
+from content.loader import Library
 from handlers.choices import number_in, numbered
 from handlers.handoff import claim_case, post_counselor_reply
 from handlers.models import Button, Channel, Counselor, Incoming, MessageKind, Reply
@@ -99,3 +101,17 @@ class TestSplitting:
         assert len(parts) > 1 and all(len(p.text) <= 2000 for p in parts)
         assert all(p.text.rstrip().endswith(".") for p in parts)
         assert parts[-1].buttons and not parts[0].buttons
+
+    def test_zalo_counts_emoji_as_two_units_and_keeps_a_margin(self, library: Library) -> None:
+        # 1,500 characters but 3,000 UTF-16 units: one Zalo message if counted by characters.
+        sentence = "Mình ở đây 🤗🤗🤗🤗🤗🤗🤗🤗🤗🤗🤗🤗🤗🤗🤗🤗🤗🤗🤗🤗. "
+        text = sentence * (1500 // len(sentence))
+        assert len(text) <= MAX_TEXT < utf16_units(text)
+        parts = render_turn([Reply(text=text)], library, None)
+        assert len(parts) > 1 and "".join(parts).replace(" ", "") == text.replace(" ", "")
+        assert all(utf16_units(p) <= MAX_TEXT - MARGIN for p in parts)
+
+    def test_a_line_of_emoji_without_spaces_is_cut_between_characters(self) -> None:
+        text = "😱" * 1500
+        parts = fit([Reply(text=text)], 1900, utf16_units)
+        assert [len(p.text) for p in parts] == [950, 550] and "".join(p.text for p in parts) == text
