@@ -25,6 +25,7 @@ from handlers.handoff import (
     claim_from_group,
     relay_from_group,
 )
+from handlers.hidden import OtherWays
 from handlers.models import Channel, Counselor, Incoming, Reply, Turn
 from handlers.ports import (
     ACTIONS,
@@ -368,6 +369,7 @@ async def build_app(settings: Settings, on_training: Callable[[GuidanceLibrary],
             alerts=settings.telegram.token is not None and settings.telegram.counselor_group_id is not None,
             mirror=settings.telegram.counselor_group_mirror,
         ),
+        other_ways=OtherWays(telegram_url=settings.telegram.bot_url),
     )
     app = App(settings=settings, engine=engine, core=core, sessions=sessions)
     try:

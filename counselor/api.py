@@ -49,6 +49,8 @@ class ResolveCreate(BaseModel):
 class TranscriptEntry(BaseModel):
     direction: str
     author: str
+    # text, image, sticker, ...; "hidden": the platform hid the message from the bot (no one can read it).
+    kind: str = "text"
     text: str | None
     created_at: datetime
     tactics: list[str] = []
@@ -142,6 +144,7 @@ def create_api(
             TranscriptEntry(
                 direction=m.direction.value,
                 author=m.author or ("student" if m.direction.value == "in" else "bot"),
+                kind=m.kind.value,
                 text=m.text,
                 created_at=m.created_at,
                 tactics=[t.value for t in m.analysis.tactics] if m.analysis else [],

@@ -191,13 +191,25 @@ async def _alert(
 
 
 async def mirror_student_message(
-    conversation: Conversation, text: str | None, *, uow: UnitOfWork, lib: GuidanceLibrary, now: datetime
+    conversation: Conversation,
+    text: str | None,
+    *,
+    uow: UnitOfWork,
+    lib: GuidanceLibrary,
+    now: datetime,
+    hidden: bool = False,
 ) -> None:
-    """Copy what the student sent into the topic of their alerted case (text cut to MIRROR_CHARS)."""
+    """Copy what the student sent into the topic of their alerted case (text cut to MIRROR_CHARS);
+    a message the platform hid is said to be hidden."""
     case = await uow.cases.active_for(conversation.id)
     if case is None:
         return
-    body = lib.text("alert_student", text=text[:MIRROR_CHARS]) if text else lib.text("alert_student_other")
+    if hidden:
+        body = lib.text("alert_student_hidden")
+    elif text:
+        body = lib.text("alert_student", text=text[:MIRROR_CHARS])
+    else:
+        body = lib.text("alert_student_other")
     await _alert(uow, case, body, now)
 
 

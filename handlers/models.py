@@ -137,6 +137,8 @@ class MessageKind(StrEnum):
     VOICE = "voice"
     FILE = "file"
     LOCATION = "location"
+    # The platform told the bot a message came, without its content (Zalo hides minors' messages).
+    HIDDEN = "hidden"
     OTHER = "other"
 
 

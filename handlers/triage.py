@@ -14,6 +14,7 @@ from handlers.actions import command_action, simple_action, unknown_action
 from handlers.answer import analysis_reply, calm_reply, crisis_reply, serious_reply, undo_reply
 from handlers.flood import FloodLimiter
 from handlers.handoff import EscalationPolicy
+from handlers.hidden import OtherWays, hidden_reply
 from handlers.models import (
     Analysis,
     CasePriority,
@@ -94,6 +95,7 @@ class Core:
     images: ImageReader | None = None
     fingerprints: Fingerprinter | None = None
     red_flags: RedFlagFinder | None = None
+    other_ways: OtherWays = OtherWays()
 
 
 _KIND_TEXT_KEYS = {
@@ -162,9 +164,13 @@ async def handle_incoming(msg: Incoming, *, core: Core) -> Turn:
                 uow=uow,
                 lib=lib,
                 now=now,
+                hidden=msg.kind is MessageKind.HIDDEN,
             )
         intro = _intro(first_contact, conversation, core)
-        if conversation.state is ConversationState.WITH_COUNSELOR and action is None:
+        if msg.kind is MessageKind.HIDDEN:
+            # Answered even while a counselor has the chat: they cannot see it either.
+            outcome = hidden_reply(conversation, lib, core.other_ways)
+        elif conversation.state is ConversationState.WITH_COUNSELOR and action is None:
             # A counselor has this chat: the bot stays silent; the message is in the transcript.
             outcome = Outcome()
             intro = None

@@ -47,6 +47,9 @@ class Stats:
     outcomes: Counter[str] = field(default_factory=Counter)
     referrals: Counter[str] = field(default_factory=Counter)
     first_reply_by_priority: dict[str, float] = field(default_factory=dict)
+    # Messages a platform hid from the bot (Zalo: young users), and how many students sent them.
+    hidden_messages: int = 0
+    hidden_students: int = 0
 
     @property
     def days_messages(self) -> list[tuple[str, int]]:
@@ -62,13 +65,14 @@ async def stats(session: AsyncSession, now: datetime, days: int = 14) -> Stats:
     since = now - timedelta(days=days)
     result = Stats(days=[(now - timedelta(days=i)).date() for i in range(days - 1, -1, -1)])
     incoming = await session.execute(
-        select(MessageRow.created_at, MessageRow.action, MessageRow.analysis).where(
+        select(MessageRow.created_at, MessageRow.action, MessageRow.analysis, MessageRow.kind).where(
             MessageRow.direction == "in", MessageRow.created_at >= since
         )
     )
-    for created, action, analysis in incoming.all():
+    for created, action, analysis, kind in incoming.all():
         day = created.date()
         result.messages_per_day[day] = result.messages_per_day.get(day, 0) + 1
+        result.hidden_messages += kind == "hidden"
         if action == "call_111":
             result.call_111_taps += 1
         if analysis:
@@ -77,6 +81,13 @@ async def stats(session: AsyncSession, now: datetime, days: int = 14) -> Stats:
             result.serious += analysis.get("severity") == "serious"
             if analysis.get("scenario"):
                 result.scenarios[analysis["scenario"]] += 1
+    if result.hidden_messages:
+        hidden_by = await session.execute(
+            select(func.count(func.distinct(ConversationRow.user_id)))
+            .join(MessageRow, MessageRow.conversation_id == ConversationRow.id)
+            .where(MessageRow.kind == "hidden", MessageRow.direction == "in", MessageRow.created_at >= since)
+        )
+        result.hidden_students = int(hidden_by.scalar_one())
     cases = (await session.execute(select(CaseRow).where(CaseRow.created_at >= since))).scalars().all()
     waits = []
     by_priority: dict[str, list[float]] = {}

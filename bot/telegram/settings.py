@@ -17,6 +17,9 @@ class TelegramSettings(BaseModel):
     # Where `notalone serve` is reachable from the internet, e.g. https://bot.example.org: the webhook
     # is registered there and the call-111 page is linked from there. None: polling, callback button.
     public_base_url: str | None = None
+    # The bot's own link (https://t.me/<username>): shown to students who cannot reach it elsewhere,
+    # e.g. on Zalo, which hides young users' messages from bots. None: not shown.
+    bot_url: str | None = Field(default=None, pattern=r"^https://t\.me/[A-Za-z0-9_]{5,32}$")
     poll_timeout_s: int = Field(default=30, ge=0, le=60)
     # "typing…" is shown only when an answer takes longer than this (0: always, before answering).
     typing_after_s: float = Field(default=1.0, ge=0, le=10)
