@@ -19,6 +19,8 @@ from bot.main import StartupError, build_app, ensure_data_dir, load_content, ope
 from bot.serve import run_telegram, run_zalo, serve
 from bot.settings import ConfigError, Settings, load_settings, masked
 from bot.terminal import run_interactive, run_jsonl
+from bot.zalo import admin as zalo_admin
+from bot.zalo.channel import require_zalo_token
 from counselor.auth import new_token, token_hash
 from counselor.console import hash_password
 from handlers.ports import GuidanceLibrary
@@ -80,6 +82,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
+
+    zalo = sub.add_parser("zalo", help="the Zalo bot: its webhook, and a check with the real token")
+    zalo_sub = zalo.add_subparsers(dest="action", required=True)
+    hook = zalo_sub.add_parser("webhook", help="set, show or delete the webhook Zalo posts updates to")
+    hook.add_argument("hook_action", choices=["set", "info", "delete"])
+    hook.add_argument("url", nargs="?", help="https address (default: <zalo.public_base_url>/webhooks/zalo)")
+    zalo_check = zalo_sub.add_parser("check", help="getMe, getWebhookInfo, and a test message to --chat-id")
+    zalo_check.add_argument(
+        "--chat-id", help="a chat to send one test message to (your own chat with the bot)"
+    )
 
     counselor = sub.add_parser("counselor", help="counselors")
     counselor_sub = counselor.add_subparsers(dest="action", required=True)
@@ -186,6 +198,21 @@ async def _run_zalo(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return await serve(settings, args.host, args.port)
+
+
+async def _zalo_webhook(settings: Settings, args: argparse.Namespace) -> int:
+    require_zalo_token(settings)
+    for line in await zalo_admin.webhook(settings, args.hook_action, args.url):
+        print(line)
+    return 0
+
+
+async def _zalo_check(settings: Settings, args: argparse.Namespace) -> int:
+    require_zalo_token(settings)
+    status, lines = await zalo_admin.check(settings, args.chat_id)
+    for line in lines:
+        print(line)
+    return status
 
 
 def _counselor_name(args: argparse.Namespace) -> tuple[str, str]:
@@ -314,6 +341,8 @@ COMMANDS: dict[tuple[str, str | None], Callable[[Settings, argparse.Namespace], 
     ("run", "telegram"): _run_telegram,
     ("run", "zalo"): _run_zalo,
     ("serve", None): _serve,
+    ("zalo", "webhook"): _zalo_webhook,
+    ("zalo", "check"): _zalo_check,
 }
 
 

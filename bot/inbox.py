@@ -23,6 +23,10 @@ from handlers.ports import StorageUnavailable
 log = logging.getLogger(__name__)
 Handle = Callable[[Any], Awaitable[None]]
 POLL_S = 1.0
+MAX_STORE_BACKOFF_S = 30.0
+# Webhook updates kept in memory while the database is down (Held), and how often they are retried.
+MAX_HELD = 5000
+HELD_RETRY_S = 2.0
 
 
 class TryAgain(Exception):
@@ -144,3 +148,96 @@ class Inbox:
                     await uow.commit()
             except Exception:  # noqa: BLE001 - renewing again in a moment is all there is to do
                 log.warning("inbox: could not renew leases")
+
+
+async def pause(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait `seconds` unless `stop` is set first; whether it was."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+    return stop.is_set()
+
+
+async def store_patiently(
+    inbox: Inbox, channel: Channel, chat_id: str, delivery_id: str, payload: Any, stop: asyncio.Event
+) -> bool:
+    """Store one polled update, waiting out a database outage (polling waits with it); False when
+    asked to stop meanwhile."""
+    backoff = 1.0
+    while True:
+        try:
+            await inbox.accept(channel, chat_id, delivery_id, payload)
+            return True
+        except StorageUnavailable as exc:
+            log.warning(
+                "update not stored: database unavailable; retrying",
+                extra={"channel": channel.value, "error": type(exc).__name__},
+            )
+            if await pause(stop, backoff):
+                return False
+            backoff = min(backoff * 2, MAX_STORE_BACKOFF_S)
+
+
+class Held:
+    """Webhook updates the database could not take, from a platform that may never send them again
+    (Zalo does not say it redelivers after a 503): kept in this process, in order, and stored as soon
+    as the database is back, before any newer update. Lost only if the process stops first, which is
+    logged as an error with their count; past MAX_HELD, new ones are lost (counted too)."""
+
+    def __init__(self, inbox: Inbox, max_held: int = MAX_HELD) -> None:
+        self.inbox = inbox
+        self.max_held = max_held
+        self._items: dict[tuple[Channel, str], tuple[str, Any]] = {}
+        self._lock = asyncio.Lock()
+        self.lost = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    async def accept(self, channel: Channel, chat_id: str, delivery_id: str, payload: Any) -> None:
+        """Store the update after the held ones; hold it (and raise StorageUnavailable) when the
+        database cannot take it."""
+        try:
+            await self.flush()
+            if not self._items:
+                await self.inbox.accept(channel, chat_id, delivery_id, payload)
+                return
+        except StorageUnavailable:
+            pass
+        self._hold(channel, chat_id, delivery_id, payload)
+        raise StorageUnavailable("held in memory")
+
+    def _hold(self, channel: Channel, chat_id: str, delivery_id: str, payload: Any) -> None:
+        key = (channel, delivery_id)
+        if key not in self._items and len(self._items) >= self.max_held:
+            self.lost += 1
+            log.error("update lost: too many held while the database is down", extra={"count": self.lost})
+            return
+        self._items.setdefault(key, (chat_id, payload))
+        log.error(
+            "update not stored: database unavailable; held in memory",
+            extra={"channel": channel.value, "count": len(self._items)},
+        )
+
+    async def flush(self) -> None:
+        """Store the held updates, oldest first; StorageUnavailable while the database is still down."""
+        if not self._items:
+            return
+        async with self._lock:
+            while self._items:
+                (channel, delivery_id), (chat_id, payload) = next(iter(self._items.items()))
+                await self.inbox.accept(channel, chat_id, delivery_id, payload)
+                del self._items[(channel, delivery_id)]
+                if not self._items:
+                    log.warning("held updates stored", extra={"channel": channel.value})
+
+    async def run(self, every_s: float = HELD_RETRY_S) -> None:
+        """Store what is held as soon as the database is back, until cancelled."""
+        while True:
+            await asyncio.sleep(every_s)
+            with contextlib.suppress(StorageUnavailable):
+                await self.flush()
+
+    def report_at_stop(self) -> None:
+        """Log, as an error, the held updates a stop loses."""
+        if self._items:
+            log.error("held updates lost at stop: the database never came back", extra={"count": len(self)})

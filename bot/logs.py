@@ -8,7 +8,8 @@ import sys
 from typing import Any
 
 # The only extra fields a log line may carry; anything else passed in `extra` is dropped.
-SAFE_FIELDS = ("user", "conversation", "kind", "backend", "channel", "error", "elapsed_ms")
+# `detail` is for operator facts only (a webhook's host, a platform's verdict), never a student's.
+SAFE_FIELDS = ("user", "conversation", "kind", "backend", "channel", "error", "elapsed_ms", "count", "detail")
 
 
 class JsonFormatter(logging.Formatter):

@@ -27,7 +27,12 @@ class Undeliverable(Exception):
 
 
 class TryLater(Exception):
-    """The platform could not take the item now (rate limit, outage, timeout)."""
+    """The platform could not take the item now (rate limit, outage, timeout); `after_s`: not
+    before then (a platform's rate limit), whatever the usual back-off says."""
+
+    def __init__(self, reason: str, after_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.after_s = after_s
 
 
 Send = Callable[[OutboxItem, Any], Awaitable[None]]
@@ -103,7 +108,7 @@ async def deliver_turn(
             await send_all(turn, users.get(user_id))
         except (Undeliverable, TryLater) as exc:
             rest = [item for later in turns[n:] for item in later]
-            await _record(app, rest, _failed(exc, turn[0]), now)
+            await _record(app, rest, _failed(exc, turn[0]), now, after_s=_after(exc))
             return sent
         # The turns still waiting keep their lease from now (a slow send must not let another worker
         # take them).
@@ -148,8 +153,12 @@ def _failed(exc: Undeliverable | TryLater, item: OutboxItem) -> str:
     return "give_up" if gone else "retry"
 
 
-def _backoff(item: OutboxItem) -> int:
-    return int(min(MAX_BACKOFF_S, 2 ** min(item.attempts, 8)))
+def _backoff(item: OutboxItem, after_s: float | None = None) -> float:
+    return float(max(min(MAX_BACKOFF_S, 2 ** min(item.attempts, 8)), after_s or 0))
+
+
+def _after(exc: Exception) -> float | None:
+    return exc.after_s if isinstance(exc, TryLater) else None
 
 
 async def _deliver_one(
@@ -158,7 +167,7 @@ async def _deliver_one(
     try:
         await send(item, user)
     except (Undeliverable, TryLater) as exc:
-        await _record(app, [item], _failed(exc, item), now, waiting)
+        await _record(app, [item], _failed(exc, item), now, waiting, after_s=_after(exc))
         return 0
     # Marked sent in its own transaction right after the platform accepted it; the items leased with
     # it that wait their turn keep their lease from now (a slow send must not let another worker
@@ -173,7 +182,13 @@ _unmarked: set[int] = set()
 
 
 async def _record(
-    app: App, items: list[OutboxItem], outcome: str, now: datetime, waiting: list[int] | None = None
+    app: App,
+    items: list[OutboxItem],
+    outcome: str,
+    now: datetime,
+    waiting: list[int] | None = None,
+    *,
+    after_s: float | None = None,
 ) -> None:
     core = app.core
     try:
@@ -187,7 +202,7 @@ async def _record(
                 elif outcome == "give_up":
                     await uow.outbox.give_up(item.id)
                 else:
-                    await uow.outbox.retry_at(item.id, now + timedelta(seconds=_backoff(item)))
+                    await uow.outbox.retry_at(item.id, now + timedelta(seconds=_backoff(item, after_s)))
             await uow.commit()
     except StorageUnavailable:
         if outcome != "sent":

@@ -14,10 +14,11 @@ from bot.settings import Settings
 from bot.telegram.app import build_application
 from bot.telegram.polling import poll
 from bot.telegram.worker import telegram_deliverers
-from bot.web import WEBHOOK_PATH, ZALO_WEBHOOK_PATH, create_web_app, make_inbox, telegram_handler
+from bot.web import WEBHOOK_PATH, create_web_app, make_inbox, telegram_handler
 from bot.worker import outbox_loop
 from bot.zalo.channel import ZaloChannel, make_client, require_zalo_token
-from bot.zalo.client import ZaloError, ZaloUnauthorized
+from bot.zalo.polling import poll as poll_zalo
+from bot.zalo.webhook import check_webhook, forget_webhook, register_webhook, when_listening, zalo_webhook_url
 from handlers.models import Channel
 
 RETENTION_EVERY_S = 24 * 3600
@@ -88,26 +89,26 @@ def stop_on_signals(stop: asyncio.Event) -> None:
 
 
 async def run_zalo(settings: Settings) -> int:
-    """Long polling of the Zalo Bot API until SIGINT/SIGTERM; updates in flight finish first."""
+    """Long polling of the Zalo Bot API until SIGINT/SIGTERM, through the same inbox and outbox as the
+    webhook: an update is stored before the next one is asked for. Updates in flight finish first."""
     require_zalo_token(settings)
     app = await build_app(settings)
     channel = ZaloChannel(app, make_client(settings))
+    inbox = make_inbox(app, {Channel.ZALO: channel.process})
     stop = asyncio.Event()
     stop_on_signals(stop)
     retention = asyncio.create_task(retention_loop(app))
     outbox = asyncio.create_task(outbox_loop(app, [channel.deliver_due]))
     try:
-        # getUpdates does not work while a webhook is set: remove it (a clear error if the token is wrong).
+        # getUpdates does not work while a webhook is set (a clear error if the token is wrong).
+        await forget_webhook(channel.client)
+        updates = asyncio.create_task(inbox.run())
+        freeze_startup_objects()
         try:
-            await channel.client.delete_webhook()
-        except ZaloUnauthorized:
-            raise StartupError("Zalo refused the bot token (401): check NOTALONE_ZALO__TOKEN") from None
-        except ZaloError as exc:
-            raise StartupError(
-                f"cannot reach the Zalo Bot API at {settings.zalo.api_base_url} "
-                f"({exc.code or type(exc).__name__})"
-            ) from None
-        await channel.poll(stop)
+            await poll_zalo(channel, inbox, stop)
+        finally:
+            updates.cancel()
+            await inbox.drain()
     finally:
         outbox.cancel()
         retention.cancel()
@@ -135,32 +136,39 @@ async def serve(settings: Settings, host: str, port: int) -> int:
         telegram = build_application(settings.telegram, app, webhook=True)
     zalo = None
     zalo_secret = None
-    zalo_webhook_url = None
     if settings.zalo.token is not None:
         if settings.zalo.webhook_secret is None or len(settings.zalo.webhook_secret.get_secret_value()) < 8:
             await app.close()
             raise StartupError("the Zalo webhook needs NOTALONE_ZALO__WEBHOOK_SECRET (8 to 256 characters)")
         zalo = ZaloChannel(app, make_client(settings))
         zalo_secret = settings.zalo.webhook_secret.get_secret_value()
-        if settings.zalo.public_base_url:
-            zalo_webhook_url = settings.zalo.public_base_url.rstrip("/") + ZALO_WEBHOOK_PATH
     web = create_web_app(
-        app,
-        telegram,
-        secret=secret,
-        webhook_url=webhook_url,
-        zalo=zalo,
-        zalo_secret=zalo_secret,
-        zalo_webhook_url=zalo_webhook_url,
+        app, telegram, secret=secret, webhook_url=webhook_url, zalo=zalo, zalo_secret=zalo_secret
     )
     retention = asyncio.create_task(retention_loop(app))
     freeze_startup_objects()
+    # No `server: uvicorn` banner: an answer need not say what runs behind it.
+    config = uvicorn.Config(web, host=host, port=port, log_config=None, access_log=False, server_header=False)
+    server = uvicorn.Server(config)
+    registering = None
+    if zalo is not None and zalo_secret is not None:
+        registering = asyncio.create_task(zalo_webhook(server, zalo, settings, zalo_secret))
     try:
-        # No `server: uvicorn` banner: an answer need not say what runs behind it.
-        config = uvicorn.Config(
-            web, host=host, port=port, log_config=None, access_log=False, server_header=False
-        )
-        await uvicorn.Server(config).serve()
+        await server.serve()
     finally:
         retention.cancel()
+        if registering is not None:
+            registering.cancel()
     return 0
+
+
+async def zalo_webhook(server: uvicorn.Server, zalo: ZaloChannel, settings: Settings, secret: str) -> None:
+    """Once the server listens (Zalo tests the address at once), register the webhook at the public
+    address; without one, check that some webhook is registered and say so if none is."""
+    if not await when_listening(lambda: server.started, lambda: server.should_exit):
+        return
+    url = zalo_webhook_url(settings)
+    if url is None:
+        await check_webhook(zalo.client, None)
+    else:
+        await register_webhook(zalo.client, url, secret)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import html
 import json
 import logging
 import re
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -22,11 +22,12 @@ from telegram import Update
 from telegram.constants import ChatAction
 from telegram.ext import Application
 
-from bot.inbox import Handle, Inbox, TryAgain
+from bot.inbox import Handle, Held, Inbox, TryAgain
 from bot.main import App
 from bot.telegram.worker import telegram_deliverers
 from bot.worker import Deliver, outbox_loop
 from bot.zalo.channel import ZaloChannel
+from bot.zalo.webhook import ZALO_WEBHOOK_PATH
 from counselor.api import create_api
 from counselor.console import ConsoleDeps, create_console
 from counselor.headers import NOTHING_CSP, add_security_headers
@@ -36,7 +37,6 @@ from handlers.ports import StorageUnavailable
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhooks/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
-ZALO_WEBHOOK_PATH = "/webhooks/zalo"
 ZALO_SECRET_HEADER = "X-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 MAX_UPDATE_BYTES = 1_000_000
 # Telegram's and Zalo's updates nest a few levels; far deeper is a probe (and past ~1,000 the JSON
@@ -109,7 +109,6 @@ def create_web_app(
     webhook_url: str | None,
     zalo: ZaloChannel | None = None,
     zalo_secret: str | None = None,
-    zalo_webhook_url: str | None = None,
 ) -> FastAPI:
     """The web app; updates posted to a channel's webhook go to that channel (Telegram, Zalo)."""
 
@@ -119,6 +118,8 @@ def create_web_app(
     if zalo is not None:
         handlers[Channel.ZALO] = zalo.process
     inbox = make_inbox(app, handlers)
+    # Zalo may not send an update again after a 503: one the database cannot take is held here.
+    held = Held(inbox)
 
     async def student_typing(user_id: str) -> None:
         """A counselor is typing: "typing…" in the student's chat, on the channel they wrote from."""
@@ -146,14 +147,19 @@ def create_web_app(
                 )
         if zalo is not None:
             deliverers.append(zalo.deliver_due)
-            if zalo_webhook_url and zalo_secret:
-                await zalo.client.set_webhook(zalo_webhook_url, zalo_secret)
+            # The webhook is registered by `serve` once the port listens (Zalo tests it at once).
         outbox = asyncio.create_task(outbox_loop(app, deliverers)) if deliverers else None
         updates = asyncio.create_task(inbox.run()) if handlers else None
+        holding = asyncio.create_task(held.run()) if zalo is not None else None
         try:
             yield
         finally:
             # Graceful: stop taking updates, let the ones in flight finish, then close.
+            if holding is not None:
+                holding.cancel()
+                with contextlib.suppress(StorageUnavailable):
+                    await held.flush()
+                held.report_at_stop()
             if updates is not None:
                 updates.cancel()
                 await inbox.drain()
@@ -163,12 +169,12 @@ def create_web_app(
                 await telegram.stop()
                 await telegram.shutdown()
             if zalo is not None:
-                await zalo.drain()
                 await zalo.client.close()
             await app.close()
 
     web = FastAPI(title="notalone", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     web.state.inbox = inbox
+    web.state.held = held
     add_security_headers(web, NOTHING_CSP)
     web.mount(
         "/console",
@@ -257,6 +263,11 @@ def create_web_app(
             return Response(status_code=503, headers={"Retry-After": "5"})
         return Response(status_code=200)
 
+    @web.get(ZALO_WEBHOOK_PATH)
+    async def zalo_webhook_check() -> Response:
+        # A platform may test the address with a GET before it posts updates: it answers.
+        return Response(status_code=200 if zalo is not None else 404)
+
     @web.post(ZALO_WEBHOOK_PATH)
     async def zalo_webhook(request: Request) -> Response:
         if zalo is None:
@@ -268,9 +279,14 @@ def create_web_app(
         update = zalo.accepts(data)
         if update is None:
             return Response(status_code=200)
-        # An update without a message id cannot be recognised when repeated: stored under a new id.
-        delivery = update.message_id or f"x{secrets.token_hex(8)}"
-        return await stored(Channel.ZALO, update.chat_id, delivery, data)
+        chat_id, delivery = zalo.address(update)
+        try:
+            await held.accept(Channel.ZALO, chat_id, delivery, data)
+        except StorageUnavailable:
+            # Held in memory (logged as an error, with a count) and stored when the database is back;
+            # the 503 lets Zalo send it again if it does (the repeat is dropped).
+            return Response(status_code=503, headers={"Retry-After": "5"})
+        return Response(status_code=200)
 
     return web
 

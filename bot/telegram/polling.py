@@ -14,11 +14,10 @@ import logging
 from telegram import Bot, Update
 from telegram.error import InvalidToken, TelegramError
 
-from bot.inbox import Inbox
+from bot.inbox import Inbox, pause, store_patiently
 from bot.main import StartupError
 from bot.web import telegram_chat
 from handlers.models import Channel
-from handlers.ports import StorageUnavailable
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 30.0
@@ -49,41 +48,18 @@ async def poll(bot: Bot, inbox: Inbox, stop: asyncio.Event, timeout_s: int) -> N
             log.warning(
                 "telegram getUpdates failed", extra={"channel": "telegram", "error": type(exc).__name__}
             )
-            await _pause(stop, backoff)
+            await pause(stop, backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_S)
             continue
         backoff = 1.0
         for update in updates:
-            if not await _store(inbox, update, stop):
+            stored = await store_patiently(
+                inbox, Channel.TELEGRAM, telegram_chat(update), f"u{update.update_id}", update.to_dict(), stop
+            )
+            if not stored:
                 return  # stopping while the database is down: the rest comes again next time
             offset = update.update_id + 1
     if offset is not None:
         # Confirm the last stored updates (otherwise Telegram sends them again and the inbox drops them).
         with contextlib.suppress(TelegramError):
             await bot.get_updates(offset=offset, timeout=0, limit=1)
-
-
-async def _store(inbox: Inbox, update: Update, stop: asyncio.Event) -> bool:
-    """Store one update, waiting out a database outage; False when asked to stop meanwhile."""
-    backoff = 1.0
-    while True:
-        try:
-            await inbox.accept(
-                Channel.TELEGRAM, telegram_chat(update), f"u{update.update_id}", update.to_dict()
-            )
-            return True
-        except StorageUnavailable as exc:
-            log.warning(
-                "telegram update not stored: database unavailable; retrying",
-                extra={"channel": "telegram", "error": type(exc).__name__},
-            )
-            if await _pause(stop, backoff):
-                return False
-            backoff = min(backoff * 2, MAX_BACKOFF_S)
-
-
-async def _pause(stop: asyncio.Event, seconds: float) -> bool:
-    """Wait `seconds` unless `stop` is set first; whether it was."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
-    return stop.is_set()

@@ -1,28 +1,27 @@
-"""The Zalo channel: updates in (long polling or webhook), the core, replies out; and the outbox.
+"""The Zalo channel: stored updates (the inbox orders them, per chat) through the core, replies out;
+and the outbox. Long polling and the webhook both store an update before it is handled.
 
-Updates of one chat are handled in order, different chats concurrently. A replayed delivery (same
-message id) is answered once: the core records delivery ids in the same transaction as the message.
+A replayed delivery (same message id) is answered once: the inbox drops a repeat it holds, and the
+core records delivery ids in the same transaction as the message.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import secrets
 from datetime import datetime
 from typing import Any
 
-from bot.chatlocks import ChatLocks
 from bot.main import App, StartupError
 from bot.outbox import TryLater, Undeliverable, deliver_turn, deliver_turns
 from bot.settings import Settings
-from bot.zalo.client import RETRYABLE, ZaloClient, ZaloError, ZaloUnauthorized
+from bot.zalo.client import RETRYABLE, ZaloClient, ZaloError, ZaloRateLimited, ZaloUnauthorized
 from bot.zalo.render import render_turn
 from bot.zalo.updates import BadUpdate, ZaloUpdate, parse_update, to_incoming
 from handlers.models import Channel, MessageKind, OutboxItem, Reply
 from handlers.ports import StorageUnavailable
 
 log = logging.getLogger(__name__)
-MAX_POLL_BACKOFF_S = 30.0
 
 
 class ZaloChannel:
@@ -31,30 +30,25 @@ class ZaloChannel:
     def __init__(self, app: App, client: ZaloClient) -> None:
         self.app = app
         self.client = client
-        self._chats = ChatLocks()
-        self._tasks: set[asyncio.Task[None]] = set()
 
     # Updates in ---------------------------------------------------------------------------------
-    def submit(self, payload: Any) -> bool:
-        """Take one update (flat or wrapped); False when it is not one we can answer."""
-        update = self.accepts(payload)
-        if update is None:
-            return False
-        task = asyncio.create_task(self._in_order(update))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return True
-
     def accepts(self, payload: Any) -> ZaloUpdate | None:
         """The update if it is one to answer; None (logged by reason) for what the bot ignores."""
         try:
             update = parse_update(payload)
         except BadUpdate as exc:
-            log.warning("zalo update refused", extra={"channel": "zalo", "error": type(exc).__name__})
+            # A hidden message without a sender cannot be answered: logged, so the operator sees it.
+            log.warning("zalo update refused", extra={"channel": "zalo", "error": str(exc)})
             return None
         if update.from_bot or not update.private:
             return None  # other bots, and groups: the bot talks with students one to one
         return update
+
+    @staticmethod
+    def address(update: ZaloUpdate) -> tuple[str, str]:
+        """The chat an update is ordered in, and its delivery id (a new one when Zalo gave none:
+        such an update cannot be recognised when repeated)."""
+        return update.chat_id, update.message_id or f"x{secrets.token_hex(8)}"
 
     async def process(self, payload: Any) -> None:
         """Handle one stored update (the inbox orders them): a database outage is raised, so the
@@ -62,18 +56,6 @@ class ZaloChannel:
         update = self.accepts(payload)
         if update is not None:
             await self.handle(update, apologise=False)
-
-    async def drain(self) -> None:
-        """Wait for the updates in flight (a graceful stop)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    async def _in_order(self, update: ZaloUpdate) -> None:
-        try:
-            async with self._chats.hold(update.chat_id):
-                await self.handle(update)
-        except Exception:  # one update's failure must not stop the channel; logged by type, no text
-            log.exception("zalo update failed", extra={"channel": "zalo"})
 
     async def handle(self, update: ZaloUpdate, *, apologise: bool = True) -> None:
         """Run the core for one update and send its answer."""
@@ -110,33 +92,6 @@ class ZaloChannel:
             log.warning("zalo photo download failed", extra={"channel": "zalo", "error": type(exc).__name__})
             return {"image": None, "image_error": "too_big" if exc.description == "too_big" else "download"}
 
-    # Long polling -----------------------------------------------------------------------------
-    async def poll(self, stop: asyncio.Event) -> None:
-        """getUpdates until `stop` is set; a refused token ends it with a StartupError."""
-        backoff = 1.0
-        timeout = self.app.settings.zalo.poll_timeout_s
-        while not stop.is_set():
-            getting = asyncio.create_task(self.client.get_updates(timeout))
-            stopping = asyncio.create_task(stop.wait())
-            done, _ = await asyncio.wait({getting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            if getting not in done:
-                getting.cancel()
-                break
-            stopping.cancel()
-            try:
-                payload = getting.result()
-            except ZaloUnauthorized:
-                raise StartupError("Zalo refused the bot token (401): check NOTALONE_ZALO__TOKEN") from None
-            except ZaloError as exc:
-                log.warning("zalo getUpdates failed", extra={"channel": "zalo", "error": type(exc).__name__})
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_POLL_BACKOFF_S)
-                continue
-            backoff = 1.0
-            if payload is not None:
-                self.submit(payload)
-        await self.drain()
-
     # The outbox -------------------------------------------------------------------------------
     async def deliver_due(self, *, now: datetime | None = None) -> int:
         """Send students on Zalo what is due for them now (counselors' replies, notices, retries),
@@ -151,10 +106,19 @@ class ZaloChannel:
         for text in render_turn(replies, self.app.library, self.app.settings.hotline.zalo_url):
             try:
                 await self.client.send_message(user.chat_id, text)
+            except ZaloRateLimited as exc:
+                raise TryLater(type(exc).__name__, after_s=exc.retry_after) from exc
             except RETRYABLE as exc:
+                raise TryLater(type(exc).__name__) from exc
+            except ZaloUnauthorized as exc:
+                # The token is wrong: no reply is sent until it is fixed, and none is dropped.
+                log.error(UNAUTHORIZED, extra={"channel": "zalo", "error": type(exc).__name__})
                 raise TryLater(type(exc).__name__) from exc
             except ZaloError as exc:
                 raise Undeliverable(f"{exc.code}") from exc
+
+
+UNAUTHORIZED = "Zalo refused the bot token (401): check NOTALONE_ZALO__TOKEN"
 
 
 def require_zalo_token(settings: Settings) -> str:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+HTTPS_BASE = re.compile(r"^https://[^/?#\s]+(/[^?#\s]*)?$")
 
 
 class ZaloSettings(BaseModel):
@@ -16,9 +20,17 @@ class ZaloSettings(BaseModel):
     webhook_secret: SecretStr | None = None
     # Where `notalone serve` is reachable from the internet: the webhook is registered at
     # <public_base_url>/webhooks/zalo. None: use `notalone run zalo` (long polling).
-    public_base_url: str | None = Field(default=None, pattern=r"^https?://")
+    # Zalo accepts only https addresses.
+    public_base_url: str | None = None
     # How long one getUpdates call waits for an update (seconds).
     poll_timeout_s: int = Field(default=30, ge=1, le=60)
     # Timeout of any other call, and how often a call that may be retried is tried again.
     request_timeout_s: float = Field(default=10.0, gt=0, le=120)
     max_retries: int = Field(default=3, ge=0, le=10)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _https_only(cls, value: str | None) -> str | None:
+        if value is not None and not HTTPS_BASE.match(value):
+            raise ValueError("must be an https:// address (Zalo refuses webhooks without https)")
+        return value

@@ -3,6 +3,11 @@
 getUpdates hands out one queued update per call and answers 408 when none came within the timeout;
 sends are recorded in `.calls`; the next calls of a method can be scripted to fail (status, body,
 not-JSON, or a delay longer than the client waits).
+
+As the live service is reported to: `setWebhook` tests the address at once (an https address is
+reached through `.reach`, which maps it to a local one) and says how in `verification`;
+`deleteWebhook` on a bot without a webhook answers 400 with a string `error_code`; files may
+redirect (`/redirect/<n>/<name>`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 
@@ -32,6 +38,10 @@ class FakeZalo:
     scripts: dict[str, list[Script]] = field(default_factory=dict)
     url: str = ""
     files: dict[str, bytes] = field(default_factory=dict)
+    # The registered webhook ("" when none) and what testing it found.
+    webhook: str = ""
+    reach: dict[str, str] = field(default_factory=dict)
+    tested: list[int] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _closing: bool = False
 
@@ -39,6 +49,7 @@ class FakeZalo:
         app = web.Application(client_max_size=10 * 1024 * 1024)
         app.router.add_post("/bot{token}/{method}", self._handle)
         app.router.add_get("/files/{name}", self._file)
+        app.router.add_get("/redirect/{hops}/{name}", self._redirect)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -120,6 +131,41 @@ class FakeZalo:
         self.files[name] = data
         return f"{self.url}/files/{name}"
 
+    async def _redirect(self, request: web.Request) -> web.Response:
+        hops, name = int(request.match_info["hops"]), request.match_info["name"]
+        target = f"/redirect/{hops - 1}/{name}" if hops > 1 else f"/files/{name}"
+        return web.Response(status=302, headers={"Location": target})
+
+    async def _test_webhook(self, url: str, secret: str) -> dict[str, Any]:
+        """Post a test update to the new address at once, as Zalo does; the result it reports."""
+        local = url
+        for public, here in self.reach.items():
+            if url.startswith(public):
+                local = here + url[len(public) :]
+        probe = {"event_name": "webhook.test", "message": {}}
+        try:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.post(
+                    local,
+                    json=probe,
+                    headers={"X-Bot-Api-Secret-Token": secret},
+                    timeout=aiohttp.ClientTimeout(total=5),
+                ) as response,
+            ):
+                self.tested.append(response.status)
+                ok = response.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            self.tested.append(0)
+            ok = False
+        if not ok:
+            return {"ok": False, "error_code": 400, "description": "Webhook url is not reachable"}
+        self.webhook = url
+        return {
+            "ok": True,
+            "result": {"url": url, "updated_at": int(time.time() * 1000), "verification": "ok"},
+        }
+
     async def _file(self, request: web.Request) -> web.Response:
         data = self.files.get(request.match_info["name"])
         if data is None:
@@ -157,6 +203,18 @@ class FakeZalo:
             return web.json_response({"ok": True, "result": self.updates.get_nowait()})
         if method == "getMe":
             return web.json_response({"ok": True, "result": {"id": "4242", "account_name": "bot.notalone"}})
+        if method == "setWebhook":
+            if not str(params.get("url", "")).startswith("https://"):
+                return web.json_response({"ok": False, "error_code": 400, "description": "url must be https"})
+            return web.json_response(await self._test_webhook(params["url"], str(params.get("secret_token"))))
+        if method == "getWebhookInfo":
+            return web.json_response({"ok": True, "result": {"url": self.webhook, "updated_at": 0}})
+        if method == "deleteWebhook":
+            if not self.webhook:
+                return web.json_response(
+                    {"ok": False, "error_code": "400", "description": "Webhook not found"}, status=400
+                )
+            self.webhook = ""
         if method in ("sendMessage", "sendPhoto"):
             result = {"message_id": f"out{next(self._ids)}", "date": int(time.time() * 1000)}
             return web.json_response({"ok": True, "result": result})
