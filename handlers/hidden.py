@@ -33,13 +33,14 @@ def hidden_reply(conversation: Conversation, lib: GuidanceLibrary, other_ways: O
     seen = int(context.get(HIDDEN_COUNT, 0))
     context[HIDDEN_COUNT] = seen + 1
     if conversation.state is ConversationState.WITH_COUNSELOR:
-        # The counselor is here, not elsewhere: no other ways offered (they would not follow).
-        text = lib.text("hidden_with_counselor")
+        # The counselor is here, not elsewhere: no other ways offered (they would not follow), and no
+        # hotline button beside a person already talking with the student (the text names 111, 113).
+        reply = Reply(text=lib.text("hidden_with_counselor"))
     else:
         key = "hidden_again" if seen else "hidden_message"
         text = lib.text(key, elsewhere=_elsewhere(lib, other_ways))
+        reply = Reply(text=text.rstrip(), buttons=buttons(lib, "call_111"))
     # One calm message; who the bot is can wait for a turn it can read.
-    reply = Reply(text=text.rstrip(), buttons=buttons(lib, "call_111"))
     return Outcome(replies=[reply], context=context, hold_intro=True)
 
 

@@ -322,10 +322,10 @@ class TestHiddenMessages:
         zalo.push(zalo.update("h1", HIDDEN))
         (first,) = await zalo.wait_texts("h1", 1)
         lines = first.split("\n")
-        assert lines[0] == "Zalo đã ẩn tin nhắn bạn vừa gửi nên mình không đọc được."
+        assert lines[0] == "Bạn không làm gì sai đâu. Zalo đã ẩn tin bạn vừa gửi nên mình không đọc được."
         assert "111" in lines[1] and "113" in lines[1] and "115" in lines[1]  # danger before any explanation
         assert BOT_URL in first and ZALO_111 in first and "bấm số 111" in first
-        assert CHOOSE not in first and "Không Một Mình" not in first  # no options, no introduction
+        assert CHOOSE not in first and "👋" not in first  # no options, no introduction
         assert "chưa hiểu loại tin nhắn" not in first  # not asked to retype, as before
 
         zalo.push(zalo.update("h1", HIDDEN))
@@ -624,6 +624,7 @@ class TestHandoff:
         told = zalo.texts("z9")[before:]
         assert len(told) == 1 and told[0].startswith("Tư vấn viên vẫn đang ở đây với bạn")
         assert "113" in told[0] and BOT_URL not in told[0]  # the counselor is here, not on Telegram
+        assert "bấm số 111" not in told[0]  # and no hotline footer beside the counselor
         detail = (await api.get(f"/cases/{case['id']}")).json()
         assert detail["transcript"][-2]["kind"] == "hidden" and detail["status"] == "claimed"
 
