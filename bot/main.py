@@ -51,6 +51,7 @@ from storage.engine import database_url, make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.repositories import SqlAlchemyUserRepository
 from storage.uow import SqlAlchemyUnitOfWork
+from storage.webchat import count_open
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,14 @@ class App:
         """The counselor holding an API token (by its hash), unless it expired."""
         async with self.sessions() as session:
             return await SqlAlchemyCounselorRepository(session).by_token_hash(hashed, self.core.clock())
+
+    async def count_web_open(self, src: str) -> None:
+        """One more opening of the web chat from `src` (a linking place's tag, or "-") today."""
+        try:
+            async with self.sessions() as session:
+                await count_open(session, self.core.clock().date(), src)
+        except SQLAlchemyError as exc:
+            raise StorageUnavailable(type(exc).__name__) from exc
 
     async def add_counselor_token(self, name: str, role: str, hashed: str) -> Counselor:
         """Create the counselor if needed and give them a new API token (the old one ends); it expires

@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from bot.telegram.settings import TelegramSettings
+from bot.webchat.settings import WebChatSettings
 from bot.zalo.settings import ZaloSettings
 from content.settings import ContentSettings
 from nlu.settings import EmbeddedNlu, NluSettings, RasaNlu
@@ -141,6 +142,7 @@ class Settings(BaseSettings):
     chat: ChatSettings = ChatSettings()
     telegram: TelegramSettings = TelegramSettings()
     zalo: ZaloSettings = ZaloSettings()
+    webchat: WebChatSettings = WebChatSettings()
     images: ImageSettings = ImageSettings()
     hotline: HotlineSettings = HotlineSettings()
     escalation: EscalationSettings = EscalationSettings()

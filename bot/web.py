@@ -25,6 +25,7 @@ from telegram.ext import Application
 from bot.inbox import Handle, Held, Inbox, TryAgain
 from bot.main import App
 from bot.telegram.worker import telegram_deliverers
+from bot.webchat.routes import create_webchat
 from bot.worker import Deliver, outbox_loop
 from bot.zalo.channel import ZaloChannel
 from bot.zalo.webhook import ZALO_WEBHOOK_PATH
@@ -192,6 +193,8 @@ def create_web_app(
             )
         ),
     )
+    if app.settings.webchat.enabled:
+        web.mount("/chat", create_webchat(app, secure_cookies=app.settings.console.secure_cookies))
     web.mount(
         "/api",
         create_api(

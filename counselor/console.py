@@ -659,6 +659,7 @@ def create_console(deps: ConsoleDeps) -> FastAPI:
                 "outcomes": outcomes,
                 "referrals": referrals,
                 "first_reply": first_reply,
+                "web_opens": numbers.web_opens.most_common(12),
             },
         )
 

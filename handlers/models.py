@@ -126,6 +126,7 @@ class Channel(StrEnum):
     TERMINAL = "terminal"
     TELEGRAM = "telegram"
     ZALO = "zalo"
+    WEB = "web"
 
 
 class MessageKind(StrEnum):

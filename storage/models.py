@@ -313,3 +313,14 @@ class FingerprintBandRow(Base):
     )
     band: Mapped[str] = mapped_column(String(24), primary_key=True)
     created_at: Mapped[datetime]
+
+
+class WebOpenRow(Base):
+    """How often the web chat was opened per day from each place that links to it (`?src=`): a
+    count only, never tied to a person."""
+
+    __tablename__ = "web_opens"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    src: Mapped[str] = mapped_column(String(32), primary_key=True)
+    opens: Mapped[int] = mapped_column(Integer)

@@ -11,7 +11,15 @@ from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.models import Case
-from storage.models import CaseReadRow, CaseRow, ConversationRow, CounselorRow, MessageRow, UserRow
+from storage.models import (
+    CaseReadRow,
+    CaseRow,
+    ConversationRow,
+    CounselorRow,
+    MessageRow,
+    UserRow,
+    WebOpenRow,
+)
 
 SEARCH_LIMIT = 100
 
@@ -50,6 +58,8 @@ class Stats:
     # Messages a platform hid from the bot (Zalo: young users), and how many students sent them.
     hidden_messages: int = 0
     hidden_students: int = 0
+    # Web chat openings by the place that linked to it (`?src=`; "-": no tag).
+    web_opens: Counter[str] = field(default_factory=Counter)
 
     @property
     def days_messages(self) -> list[tuple[str, int]]:
@@ -88,6 +98,12 @@ async def stats(session: AsyncSession, now: datetime, days: int = 14) -> Stats:
             .where(MessageRow.kind == "hidden", MessageRow.direction == "in", MessageRow.created_at >= since)
         )
         result.hidden_students = int(hidden_by.scalar_one())
+    opens = await session.execute(
+        select(WebOpenRow.src, func.sum(WebOpenRow.opens))
+        .where(WebOpenRow.day >= since.date())
+        .group_by(WebOpenRow.src)
+    )
+    result.web_opens = Counter({src: int(count) for src, count in opens.all()})
     cases = (await session.execute(select(CaseRow).where(CaseRow.created_at >= since))).scalars().all()
     waits = []
     by_priority: dict[str, list[float]] = {}
