@@ -291,6 +291,15 @@ async def encrypt_chat_ids(
 NO_GUIDE_SCENARIOS = frozenset({"everyday", "self_harm"})
 
 
+def web_chat_url(settings: Settings, src: str) -> str | None:
+    """The web chat's public address, tagged with where the link was given (None when there is no
+    public address or no web chat)."""
+    base = settings.zalo.public_base_url or settings.telegram.public_base_url
+    if not settings.webchat.enabled or not base or not base.startswith("https://"):
+        return None
+    return f"{base.rstrip('/')}/chat/?src={src}"
+
+
 def load_content(settings: Settings) -> GuidanceLibrary:
     """The content library, checked against the core's texts and every scenario the NLU knows."""
     required = frozenset(scenarios()) - NO_GUIDE_SCENARIOS
@@ -378,7 +387,7 @@ async def build_app(settings: Settings, on_training: Callable[[GuidanceLibrary],
             alerts=settings.telegram.token is not None and settings.telegram.counselor_group_id is not None,
             mirror=settings.telegram.counselor_group_mirror,
         ),
-        other_ways=OtherWays(telegram_url=settings.telegram.bot_url),
+        other_ways=OtherWays(telegram_url=settings.telegram.bot_url, web_url=web_chat_url(settings, "zalo")),
     )
     app = App(settings=settings, engine=engine, core=core, sessions=sessions)
     try:

@@ -61,7 +61,11 @@ RIGHT = {ZALO_SECRET_HEADER: SECRET}
 @pytest.fixture
 def app_env() -> dict[str, str]:
     """The bot's Telegram link and 111's Zalo account: what a student whose messages are hidden is offered."""
-    return {"NOTALONE_TELEGRAM__BOT_URL": BOT_URL, "NOTALONE_HOTLINE__ZALO_URL": ZALO_111}
+    return {
+        "NOTALONE_TELEGRAM__BOT_URL": BOT_URL,
+        "NOTALONE_HOTLINE__ZALO_URL": ZALO_111,
+        "NOTALONE_ZALO__PUBLIC_BASE_URL": "https://bot.example.test",
+    }
 
 
 @pytest.fixture
@@ -325,6 +329,7 @@ class TestHiddenMessages:
         assert lines[0] == "Bạn không làm gì sai đâu. Zalo đã ẩn tin bạn vừa gửi nên mình không đọc được."
         assert "111" in lines[1] and "113" in lines[1] and "115" in lines[1]  # danger before any explanation
         assert BOT_URL in first and ZALO_111 in first and "bấm số 111" in first
+        assert "https://bot.example.test/chat/?src=zalo" in first  # the web chat: no app, no account
         assert CHOOSE not in first and "👋" not in first  # no options, no introduction
         assert "chưa hiểu loại tin nhắn" not in first  # not asked to retype, as before
 
