@@ -22,6 +22,7 @@ from bot.zalo.webhook import check_webhook, forget_webhook, register_webhook, wh
 from handlers.models import Channel
 
 RETENTION_EVERY_S = 24 * 3600
+STOP_WAIT_S = 10
 
 
 def freeze_startup_objects() -> None:
@@ -148,7 +149,16 @@ async def serve(settings: Settings, host: str, port: int) -> int:
     retention = asyncio.create_task(retention_loop(app))
     freeze_startup_objects()
     # No `server: uvicorn` banner: an answer need not say what runs behind it.
-    config = uvicorn.Config(web, host=host, port=port, log_config=None, access_log=False, server_header=False)
+    # A stop waits at most STOP_WAIT_S for answers in progress (a web chat page's event stream among them).
+    config = uvicorn.Config(
+        web,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=STOP_WAIT_S,
+    )
     server = uvicorn.Server(config)
     registering = None
     if zalo is not None and zalo_secret is not None:

@@ -35,6 +35,9 @@ COOKIE = "notalone_chat"
 COOKIE_DAYS = 30
 MAX_BODY = 20_000
 EVENTS_EVERY_S = 1.0
+# A page's event stream ends after this long and the browser opens a new one: a page that went away
+# without closing its connection is not polled for long.
+EVENTS_FOR_S = 50.0
 MAX_ACTION = 64
 SRC = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 
@@ -196,8 +199,9 @@ def create_webchat(app: App, *, secure_cookies: bool) -> FastAPI:
         user_id = app.core.pseudonym(Channel.WEB, chat_id)
 
         async def stream() -> AsyncIterator[bytes]:
-            yield b": open\n\n"
-            while not await request.is_disconnected():
+            yield b"retry: 3000\n: open\n\n"
+            ends = time.monotonic() + EVENTS_FOR_S
+            while time.monotonic() < ends and not await request.is_disconnected():
                 try:
                     # New messages are in the transcript too: the page reloads its history (with who
                     # wrote each) when told how many came.

@@ -79,7 +79,9 @@
     events = new EventSource("/chat/api/events");
     events.onmessage = () => history();
     events.onerror = () => {
-      events.close();
+      // A stream that ended is reopened by the browser itself; one refused (no conversation yet)
+      // is tried again later.
+      if (events.readyState !== EventSource.CLOSED) return;
       events = null;
       setTimeout(listen, 5000);
     };
