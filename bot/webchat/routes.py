@@ -26,8 +26,9 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from bot.main import App
-from handlers.models import Button, Channel, Incoming, MessageKind, Reply
+from handlers.models import Channel, Incoming, MessageKind, Reply
 from handlers.ports import StorageUnavailable
+from handlers.replies import buttons
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -92,14 +93,14 @@ def create_webchat(app: App, *, secure_cookies: bool) -> FastAPI:
         return found
 
     def render(reply: Reply | Any, author: str = "bot") -> dict[str, Any]:
-        buttons: list[dict[str, str]] = []
+        shown: list[dict[str, str]] = []
         for button in reply.buttons:
             if button.action == "call_111":
-                buttons.append({"label": lib.text("web_call_111"), "href": "tel:111"})
-                buttons.append({"label": lib.text("web_call_113"), "href": "tel:113"})
+                shown.append({"label": lib.text("web_call_111"), "href": "tel:111"})
+                shown.append({"label": lib.text("web_call_113"), "href": "tel:113"})
             else:
-                buttons.append({"label": button.label, "action": button.action})
-        return {"from": author, "text": reply.text, "buttons": buttons}
+                shown.append({"label": button.label, "action": button.action})
+        return {"from": author, "text": reply.text, "buttons": shown}
 
     def who(request: Request) -> str | None:
         found = request.cookies.get(COOKIE, "")
@@ -122,7 +123,7 @@ def create_webchat(app: App, *, secure_cookies: bool) -> FastAPI:
         return with_cookie(response, chat_id) if chat_id else response
 
     def kind_reply(key: str) -> dict[str, Any]:
-        return render(Reply(text=lib.text(key), buttons=(Button(label="", action="call_111"),)))
+        return render(Reply(text=lib.text(key), buttons=buttons(lib, "call_111")))
 
     @web.get("/", response_class=HTMLResponse)
     async def page(request: Request, src: str = "") -> HTMLResponse:
